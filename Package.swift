@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Retry", targets: ["Retry"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "Downloads", targets: ["Downloads"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -18,7 +19,8 @@ let package = Package(
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
         .target(name: "Retry"),
         .target(name: "ResilienceTesting"),
-        .target(name: "DownloadResilience", dependencies: ["Retry"]),
+        .target(name: "Downloads", dependencies: ["Retry"]),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Downloads"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
@@ -30,6 +32,17 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(
+            name: "DownloadsTests",
+            dependencies: ["Downloads", "ResilienceTesting", "SharedDownloadChild"]
+        ),
+
+        // MARK: Child processes spawned by tests (built with the tests, not products)
+        .executableTarget(
+            name: "SharedDownloadChild",
+            dependencies: ["Downloads"],
+            path: "Tests/Fixtures/SharedDownloadChild"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
