@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Retry", targets: ["Retry"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "Semaphore", targets: ["Semaphore"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -18,17 +19,19 @@ let package = Package(
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
         .target(name: "Retry"),
         .target(name: "ResilienceTesting"),
-        .target(name: "DownloadResilience", dependencies: ["Retry"]),
+        .target(name: "Semaphore"),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "ResilienceTesting"],
+            dependencies: ["Retry", "ResilienceTesting", "Semaphore"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
+        .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
     ],
     swiftLanguageModes: [.v6]
