@@ -183,18 +183,26 @@ struct AsyncSemaphoreTests {
         #expect(semaphore.availablePermits == 1)
     }
 
-    @Test func alreadyCancelledTaskThrowsEvenWhenPermitsAreFree() async throws {
+    @Test func cancelledTaskTakesFreePermitsButNeverWaits() async throws {
         let semaphore = AsyncSemaphore(permits: 1)
-        let task = Task {
+        let lucky = Task {
+            cancelCurrentTask()
+            try await semaphore.acquire() // free at once: taken, like a lock
+        }
+        try await lucky.value
+        #expect(semaphore.availablePermits == 0)
+        let plain = Task {
             cancelCurrentTask()
             try await semaphore.acquire()
         }
-        await #expect(throws: CancellationError.self) { try await task.value }
+        await #expect(throws: CancellationError.self) { try await plain.value }
         let timed = Task {
             cancelCurrentTask()
             try await semaphore.acquire(timeout: .seconds(1), clock: ManualClock())
         }
         await #expect(throws: CancellationError.self) { try await timed.value }
+        #expect(semaphore.waitingCount == 0)
+        semaphore.release()
         #expect(semaphore.availablePermits == 1)
     }
 
