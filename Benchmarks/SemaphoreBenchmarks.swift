@@ -28,17 +28,24 @@ enum SemaphoreBenchmarks {
         report("semaphore.contended.1000-tasks-4-permits", median(ours), "ops/s",
                peer: ("Mutex+FIFO array", median(plain)))
 
-        // Cancellation: the cost of cancelling one waiter, in random order, must be flat.
+        // Cancellation: the cost of cancelling one waiter, in random order, must not grow with the
+        // queue. Beside it, the floor: cancelling as many suspended tasks that share nothing
+        // (the runtime's own cost, which grows with the task count through cache misses).
         var random = SeededRandomNumberGenerator(seed: 4)
-        var small: [Double] = []
-        var large: [Double] = []
+        var cost: [Int: (semaphore: [Double], bare: [Double])] = [:]
         for _ in 0..<5 {
-            small.append(await cancelCost(waiters: 1_000, random: &random))
-            large.append(await cancelCost(waiters: 10_000, random: &random))
+            for count in [1_000, 10_000] {
+                cost[count, default: ([], [])].semaphore.append(await cancelCost(waiters: count, random: &random))
+                cost[count, default: ([], [])].bare.append(await bareCancelCost(tasks: count, random: &random))
+            }
         }
-        report("semaphore.cancel.1000-waiters", median(small), "ns/cancel")
-        report("semaphore.cancel.10000-waiters", median(large), "ns/cancel",
-               peer: ("same at 1,000 waiters", median(small)))
+        let small = (median(cost[1_000]!.semaphore), median(cost[1_000]!.bare))
+        let large = (median(cost[10_000]!.semaphore), median(cost[10_000]!.bare))
+        report("semaphore.cancel.1000-waiters", small.0, "ns/cancel", peer: ("bare Task.cancel", small.1))
+        report("semaphore.cancel.10000-waiters", large.0, "ns/cancel", peer: ("bare Task.cancel", large.1))
+        report("semaphore.cancel.10000-vs-1000-waiters", large.0, "ns/cancel", peer: ("at 1,000", small.0))
+        report("semaphore.cancel.above-bare.10000-vs-1000", large.0 - large.1, "ns/cancel",
+               peer: ("at 1,000", small.0 - small.1))
     }
 
     private static func uncontended(_ semaphore: some BenchSemaphore, calls: Int) async -> Double {
@@ -76,13 +83,49 @@ enum SemaphoreBenchmarks {
         let tasks = (0..<count).map { _ in Task { try await semaphore.acquire() } }
         await semaphore.waiters(atLeast: count)
         let order = Array(0..<count).shuffled(using: &random)
-        let start = nanos()
-        for index in order { tasks[index].cancel() }
-        let elapsed = nanos() - start
+        let cost = timedCancels(tasks, order: order)
         for task in tasks { _ = try? await task.value }
         precondition(semaphore.waitingCount == 0)
         semaphore.release()
-        return Double(elapsed) / Double(count)
+        return cost
+    }
+
+    /// The floor under ``cancelCost(waiters:random:)``: cancelling `count` suspended tasks that
+    /// share nothing (each waits on its own continuation), in the same random order.
+    private static func bareCancelCost(tasks count: Int, random: inout SeededRandomNumberGenerator) async -> Double {
+        let gate = Gate(count: count)
+        let tasks = (0..<count).map { _ in
+            Task {
+                let slot = Slot()
+                await withTaskCancellationHandler {
+                    await withUnsafeContinuation { slot.park($0); gate.arrive() }
+                } onCancel: {
+                    slot.cancel()
+                }
+            }
+        }
+        await gate.wait()
+        let order = Array(0..<count).shuffled(using: &random)
+        let cost = timedCancels(tasks, order: order)
+        for task in tasks { await task.value }
+        return cost
+    }
+
+    /// Cancels `tasks` in `order`, timing each block of 100 cancellations separately, and returns
+    /// the median block's nanoseconds per cancellation: a block that the OS preempted (this
+    /// machine is shared) is an outlier instead of inflating the whole figure.
+    private static func timedCancels<T, E>(_ tasks: [Task<T, E>], order: [Int]) -> Double {
+        let block = 100
+        var perCancel: [Double] = []
+        var index = 0
+        while index < order.count {
+            let end = min(index + block, order.count)
+            let start = nanos()
+            for position in index..<end { tasks[order[position]].cancel() }
+            perCancel.append(Double(nanos() - start) / Double(end - index))
+            index = end
+        }
+        return median(perCancel)
     }
 
     private static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -135,5 +178,49 @@ final class PlainSemaphore: BenchSemaphore {
             return state.waiters.removeFirst()
         }
         next?.resume()
+    }
+}
+
+/// One parked task of ``SemaphoreBenchmarks/bareCancelCost(tasks:random:)``: resumed on cancel.
+private final class Slot: Sendable {
+    private let state = Mutex<(continuation: UnsafeContinuation<Void, Never>?, cancelled: Bool)>((nil, false))
+
+    func park(_ continuation: UnsafeContinuation<Void, Never>) {
+        let cancelled = state.withLock { state in
+            if !state.cancelled { state.continuation = continuation }
+            return state.cancelled
+        }
+        if cancelled { continuation.resume() }
+    }
+
+    func cancel() {
+        state.withLock { state in
+            state.cancelled = true
+            return state.continuation.take()
+        }?.resume()
+    }
+}
+
+/// Resumes one waiter once `count` arrivals happened.
+private final class Gate: Sendable {
+    private let state: Mutex<(left: Int, waiter: UnsafeContinuation<Void, Never>?)>
+
+    init(count: Int) { state = Mutex((count, nil)) }
+
+    func arrive() {
+        state.withLock { state in
+            state.left -= 1
+            return state.left == 0 ? state.waiter.take() : nil
+        }?.resume()
+    }
+
+    func wait() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let done = state.withLock { state in
+                if state.left > 0 { state.waiter = continuation }
+                return state.left == 0
+            }
+            if done { continuation.resume() }
+        }
     }
 }

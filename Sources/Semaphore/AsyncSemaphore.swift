@@ -46,7 +46,21 @@ public final class AsyncSemaphore: Sendable {
     /// The number of permits the semaphore was created with: the most that can be out at once.
     public let capacity: Int
 
+    /// The free permits while nobody waits, updated with one compare-and-swap by the fast paths
+    /// (``tryAcquire(permits:)``, ``release(permits:)``), plus two flags. While ``waitingFlag`` is
+    /// set the word holds nothing else: the free count lives in `state.available`, and only code
+    /// holding the lock changes either. While ``closedFlag`` is set the count is in the word, but
+    /// only code holding the lock changes it. So the fast paths run only when no flag is set.
+    private let word: Atomic<Int>
+    private static let waitingFlag = 1 << 62
+    private static let closedFlag = 1 << 61
+    private static let countMask = closedFlag - 1
+
+    /// The waiter queue and everything else the slow paths need, behind one lock.
     private let state: Mutex<State>
+
+    /// The source of waiter and watcher ids (never reused).
+    private let nextID = Atomic<UInt64>(0)
 
     /// A word touched only inside the lock, so that ThreadSanitizer sees the lock's ordering.
     ///
@@ -60,26 +74,32 @@ public final class AsyncSemaphore: Sendable {
 
     /// Creates a semaphore with `permits` permits, all free.
     ///
-    /// - Precondition: `permits >= 1`. A semaphore without permits could never be acquired; that
-    ///   is a programming error, so it traps with a message rather than throwing.
+    /// - Precondition: `1 <= permits <= 2⁶⁰`. A semaphore without permits could never be
+    ///   acquired; that is a programming error, so it traps with a message rather than throwing.
     public init(permits: Int) {
-        precondition(permits >= 1, "AsyncSemaphore(permits:) needs at least 1 permit, got \(permits)")
+        precondition(permits >= 1 && permits <= 1 << 60,
+                     "AsyncSemaphore(permits:) needs between 1 and 2^60 permits, got \(permits)")
         self.capacity = permits
-        self.state = Mutex(State(available: permits))
+        self.word = Atomic(permits)
+        self.state = Mutex(State())
     }
 
     // MARK: Introspection
 
     /// The permits free right now. Instantly stale when other tasks use the semaphore; for tests
     /// and dashboards, never for deciding whether to acquire (use ``tryAcquire(permits:)``).
-    public var availablePermits: Int { locked { $0.available } }
+    public var availablePermits: Int {
+        locked { state in
+            state.queuedCount > 0 ? state.available : word.load(ordering: .acquiring) & Self.countMask
+        }
+    }
 
     /// The number of tasks suspended in an acquire right now. Instantly stale, like
     /// ``availablePermits``; to wait for a count in a test, use ``waiters(atLeast:)``.
     public var waitingCount: Int { locked { $0.queuedCount } }
 
     /// Whether ``close()`` was called.
-    public var isClosed: Bool { locked { $0.isClosed } }
+    public var isClosed: Bool { word.load(ordering: .acquiring) & Self.closedFlag != 0 }
 
     // MARK: Acquiring
 
@@ -90,12 +110,17 @@ public final class AsyncSemaphore: Sendable {
     ///   `permits` is below 1 or above ``capacity``.
     public func tryAcquire(permits: Int = 1) -> Bool {
         guard permits >= 1 else { return false }
-        return locked { state in
-            // `available <= capacity`, so this also refuses `permits > capacity`.
-            guard !state.isClosed, state.queuedCount == 0, state.available >= permits else { return false }
-            state.available -= permits
-            return true
+        // Without flags the word is the free count (at most `capacity`, so a request above the
+        // capacity fails here too). A flag means waiters (they go first) or closed: refuse.
+        var current = word.load(ordering: .relaxed)
+        while current >= permits && current & (Self.waitingFlag | Self.closedFlag) == 0 {
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: current - permits,
+                successOrdering: .acquiring, failureOrdering: .relaxed)
+            if exchanged { return true }
+            current = original
         }
+        return false
     }
 
     /// Waits, in FIFO order, until `permits` permits are free and takes them.
@@ -176,15 +201,45 @@ public final class AsyncSemaphore: Sendable {
     ///   so it traps.
     public func release(permits: Int = 1) {
         precondition(permits >= 1, "AsyncSemaphore.release(permits:) needs at least 1 permit, got \(permits)")
-        let granted = locked { state in
-            precondition(permits <= capacity - state.available,
-                         "AsyncSemaphore.release(permits: \(permits)) would make \(state.available + permits) "
-                         + "permits free but the capacity is \(capacity): more released than acquired")
-            state.available += permits
-            return state.queuedCount == 0 ? nil : state.grantReady()
+        // Fast path: nobody waits and not closed, so the permits just go back into the word.
+        var current = word.load(ordering: .relaxed)
+        while current & (Self.waitingFlag | Self.closedFlag) == 0 {
+            checkRelease(permits, free: current)
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: current + permits,
+                successOrdering: .releasing, failureOrdering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+        // Slow path: hand the permits to the waiters at the head, under the lock.
+        let granted: [Continuation]? = locked { state in
+            if state.queuedCount > 0 {
+                checkRelease(permits, free: state.available)
+                state.available += permits
+                let granted = state.grantReady()
+                publishIfDrained(&state)
+                return granted
+            }
+            // No waiters (any more): closed (only lock holders change the word then), or the
+            // queue drained since the load above (the fast paths may run again).
+            var current = word.load(ordering: .acquiring)
+            while true {
+                checkRelease(permits, free: current & Self.countMask)
+                let (exchanged, original) = word.compareExchange(
+                    expected: current, desired: current + permits, ordering: .acquiringAndReleasing)
+                if exchanged { return nil }
+                current = original
+            }
         }
         guard let granted else { return }
         for continuation in granted { continuation.resume() }
+    }
+
+    /// Traps when releasing `permits` on top of `free` would exceed the capacity.
+    private func checkRelease(_ permits: Int, free: Int) {
+        precondition(permits <= capacity - free,
+                     "AsyncSemaphore.release(permits: \(permits)) would make \(free + permits) permits "
+                     + "free but the capacity is \(capacity): more released than acquired")
     }
 
     // MARK: Scoped use
@@ -225,6 +280,16 @@ public final class AsyncSemaphore: Sendable {
     /// Holders keep their permits and may still release them. Calling it again does nothing.
     public func close() {
         let (waiters, watchers) = locked { state in
+            // Keep the free count, now next to the closed flag, and stop the fast paths.
+            var current = word.load(ordering: .acquiring)
+            while current & Self.closedFlag == 0 {
+                let free = state.queuedCount > 0 ? state.available : current & Self.countMask
+                let (exchanged, original) = word.compareExchange(
+                    expected: current, desired: free | Self.closedFlag, ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                current = original
+            }
+            state.available = 0
             state.isClosed = true
             let waiters = state.waiters.values.compactMap(\.continuation)
             let watchers = state.watchers.values.map(\.continuation)
@@ -247,7 +312,7 @@ public final class AsyncSemaphore: Sendable {
     /// order they arrived) and a ``release(permits:)`` will reach them. Returns early, without the
     /// count being reached, if the waiting task is cancelled or the semaphore is closed.
     public func waiters(atLeast count: Int) async {
-        let id = locked { $0.makeID() }
+        let id = makeID()
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let ready: Bool = locked { state in
@@ -280,11 +345,8 @@ public final class AsyncSemaphore: Sendable {
     nonisolated(nonsending)
     func acquireWaiting(permits: Int) async throws {
         try validate(permits)
-        switch locked({ $0.attempt(permits, reserve: false, expired: false) }) {
-        case .acquired: return
-        case .failed(let error): throw error
-        case .wait(let id): try await suspend(id: id, permits: permits)
-        }
+        // `enqueue` takes the permits instead of queuing if they became free meanwhile.
+        try await suspend(id: makeID(), permits: permits)
     }
 
     /// The slow path of the timed acquires. The waiter's id is reserved before the timer starts,
@@ -297,7 +359,7 @@ public final class AsyncSemaphore: Sendable {
         try validate(permits)
         let expired = deadline <= clock.now
         let id: UInt64
-        switch locked({ $0.attempt(permits, reserve: true, expired: expired) }) {
+        switch locked({ attempt(&$0, permits, expired: expired) }) {
         case .acquired: return
         case .failed(let error): throw error
         case .wait(let reserved): id = reserved
@@ -322,7 +384,7 @@ public final class AsyncSemaphore: Sendable {
     private func suspend(id: UInt64, permits: Int) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: Continuation) in
-                let outcome = locked { $0.enqueue(id: id, permits: permits, continuation: continuation) }
+                let outcome = locked { enqueue(&$0, id: id, permits: permits, continuation: continuation) }
                 switch outcome {
                 case .queued(let watchers): for watcher in watchers { watcher.resume() }
                 case .acquired: continuation.resume()
@@ -345,10 +407,85 @@ public final class AsyncSemaphore: Sendable {
     /// since ``State/enqueue(id:permits:continuation:)`` checks `Task.isCancelled` under the lock.
     private func withdraw(_ id: UInt64, error: any Error) {
         let (withdrawn, granted) = locked { state in
-            state.withdraw(id, timedOut: error is AsyncSemaphoreError)
+            let result = state.withdraw(id, timedOut: error is AsyncSemaphoreError)
+            publishIfDrained(&state)
+            return result
         }
         for continuation in granted { continuation.resume() }
         withdrawn?.resume(throwing: error)
+    }
+
+    // MARK: Lock-side transitions (private)
+
+    private func makeID() -> UInt64 {
+        nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    /// Takes `permits` from the word while nobody waits and the semaphore is open, retrying when a
+    /// fast path changes the word meanwhile. Call with the lock held and `queuedCount == 0`.
+    private func takeFromWord(_ permits: Int) -> Bool {
+        var current = word.load(ordering: .acquiring)
+        while current >= permits && current & (Self.waitingFlag | Self.closedFlag) == 0 {
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: current - permits, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// The first lock-side step of a timed acquire: take the permits if they became free and
+    /// nobody is queued, else reserve an id to wait with, recorded at once so that a timeout
+    /// firing before the task suspends is not missed.
+    private func attempt(_ state: inout State, _ permits: Int, expired: Bool) -> Attempt {
+        if state.isClosed { return .failed(.closed) }
+        if state.queuedCount == 0 && takeFromWord(permits) { return .acquired }
+        if expired { return .failed(.timedOut) }
+        let id = makeID()
+        state.waiters[id] = Waiter(permits: permits)
+        return .wait(id)
+    }
+
+    /// Queues waiter `id`, unless it must not wait: cancelled, closed, timed out, or the permits
+    /// became free with nobody queued since ``attempt(_:_:expired:)``. The first waiter
+    /// moves the free count from the word into the state and sets ``waitingFlag``.
+    private func enqueue(
+        _ state: inout State, id: UInt64, permits: Int, continuation: Continuation
+    ) -> Enqueued {
+        let reservation = state.waiters.removeValue(forKey: id)
+        // Cancellation is flagged before the cancellation handler runs, and the handler takes
+        // this lock too, so a cancellation is seen either here or by the handler.
+        if Task.isCancelled { return .failed(CancellationError()) }
+        if state.isClosed { return .failed(AsyncSemaphoreError.closed) }
+        if reservation?.timedOut == true { return .failed(AsyncSemaphoreError.timedOut) }
+        if state.queuedCount == 0 {
+            var current = word.load(ordering: .acquiring) // open, no waiters: just the free count
+            while true {
+                let taking = current >= permits
+                let (exchanged, original) = word.compareExchange(
+                    expected: current, desired: taking ? current - permits : Self.waitingFlag,
+                    ordering: .acquiringAndReleasing)
+                if exchanged {
+                    if taking { return .acquired }
+                    state.available = current
+                    break
+                }
+                current = original
+            }
+        }
+        state.waiters[id] = Waiter(permits: permits, continuation: continuation)
+        state.queue.append(id)
+        state.queuedCount += 1
+        return .queued(state.watchers.isEmpty ? [] : state.satisfiedWatchers())
+    }
+
+    /// After the last waiter left: moves the free count back into the word, clearing
+    /// ``waitingFlag``, so that the fast paths run again.
+    private func publishIfDrained(_ state: inout State) {
+        guard state.queuedCount == 0, !state.isClosed,
+              word.load(ordering: .acquiring) == Self.waitingFlag else { return }
+        word.store(state.available, ordering: .releasing)
+        state.available = 0
     }
 
     // MARK: State (private)
@@ -386,9 +523,9 @@ public final class AsyncSemaphore: Sendable {
     /// removes that waiter from `waiters` under the lock, so each is resumed exactly once; that is
     /// why `UnsafeContinuation` is enough.
     private struct State {
-        var available: Int
+        /// The free permits while `queuedCount > 0` (the word then holds only ``waitingFlag``).
+        var available = 0
         var isClosed = false
-        var nextID: UInt64 = 0
         /// Waiters by id. Removal (cancel, timeout) is O(1) here.
         var waiters: [UInt64: Waiter] = [:]
         /// Ids of suspended waiters in arrival order, from `queueHead` on. Ids of waiters that left
@@ -399,44 +536,6 @@ public final class AsyncSemaphore: Sendable {
         var queuedCount = 0
         var watchers: [UInt64: Watcher] = [:]
 
-        mutating func makeID() -> UInt64 {
-            defer { nextID &+= 1 }
-            return nextID
-        }
-
-        /// The fast path: take the permits if free and nobody is queued, else get an id to wait
-        /// with. `reserve` records the id at once, so that a timeout firing before the task
-        /// suspends is not missed.
-        mutating func attempt(_ permits: Int, reserve: Bool, expired: Bool) -> Attempt {
-            if isClosed { return .failed(.closed) }
-            if queuedCount == 0 && available >= permits {
-                available -= permits
-                return .acquired
-            }
-            if expired { return .failed(.timedOut) }
-            let id = makeID()
-            if reserve { waiters[id] = Waiter(permits: permits) }
-            return .wait(id)
-        }
-
-        /// Queues waiter `id`, unless it must not wait: cancelled, closed, timed out, or the permits
-        /// became free with nobody queued since ``attempt(_:reserve:expired:)``.
-        mutating func enqueue(id: UInt64, permits: Int, continuation: Continuation) -> Enqueued {
-            let reservation = waiters.removeValue(forKey: id)
-            // Cancellation is flagged before the cancellation handler runs, and the handler takes
-            // this lock too, so a cancellation is seen either here or by the handler.
-            if Task.isCancelled { return .failed(CancellationError()) }
-            if isClosed { return .failed(AsyncSemaphoreError.closed) }
-            if reservation?.timedOut == true { return .failed(AsyncSemaphoreError.timedOut) }
-            if queuedCount == 0 && available >= permits {
-                available -= permits
-                return .acquired
-            }
-            waiters[id] = Waiter(permits: permits, continuation: continuation)
-            queue.append(id)
-            queuedCount += 1
-            return .queued(watchers.isEmpty ? [] : satisfiedWatchers())
-        }
 
         /// Hands free permits to the waiters at the head, in order, while the head's request fits.
         /// Returns their continuations, to resume outside the lock.
@@ -470,7 +569,11 @@ public final class AsyncSemaphore: Sendable {
             }
             waiters.remove(at: index)
             queuedCount -= 1
-            if queue.count - queueHead > 2 * queuedCount + 64 { compact() }
+            if queue[queueHead] == id {
+                queueHead += 1 // the head left: no stale entry to skip later
+            } else if queue.count - queueHead > 2 * queuedCount + 64 {
+                compact()
+            }
             if available > 0 && queuedCount > 0 { return (continuation, grantReady()) }
             trimQueue()
             return (continuation, [])
