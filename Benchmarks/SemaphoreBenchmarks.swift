@@ -29,23 +29,30 @@ enum SemaphoreBenchmarks {
                peer: ("Mutex+FIFO array", median(plain)))
 
         // Cancellation: the cost of cancelling one waiter, in random order, must not grow with the
-        // queue. Beside it, the floor: cancelling as many suspended tasks that share nothing
-        // (the runtime's own cost, which grows with the task count through cache misses).
+        // queue. Beside it, the floor: cancelling as many suspended tasks that share nothing (the
+        // runtime's own cost, which grows with the task count through cache misses). 100,000
+        // waiters run once (each figure is already a median of 2,000 blocks): an O(n) queue would
+        // cost 10 times more there than at 10,000, an O(1) one plateaus.
         var random = SeededRandomNumberGenerator(seed: 4)
         var cost: [Int: (semaphore: [Double], bare: [Double])] = [:]
-        for _ in 0..<5 {
-            for count in [1_000, 10_000] {
+        for round in 0..<7 {
+            for count in round == 0 ? [1_000, 10_000, 100_000] : [1_000, 10_000] {
                 cost[count, default: ([], [])].semaphore.append(await cancelCost(waiters: count, random: &random))
                 cost[count, default: ([], [])].bare.append(await bareCancelCost(tasks: count, random: &random))
             }
         }
-        let small = (median(cost[1_000]!.semaphore), median(cost[1_000]!.bare))
-        let large = (median(cost[10_000]!.semaphore), median(cost[10_000]!.bare))
-        report("semaphore.cancel.1000-waiters", small.0, "ns/cancel", peer: ("bare Task.cancel", small.1))
-        report("semaphore.cancel.10000-waiters", large.0, "ns/cancel", peer: ("bare Task.cancel", large.1))
-        report("semaphore.cancel.10000-vs-1000-waiters", large.0, "ns/cancel", peer: ("at 1,000", small.0))
-        report("semaphore.cancel.above-bare.10000-vs-1000", large.0 - large.1, "ns/cancel",
-               peer: ("at 1,000", small.0 - small.1))
+        let figures = cost.mapValues { (semaphore: median($0.semaphore), bare: median($0.bare)) }
+        for count in [1_000, 10_000, 100_000] {
+            report("semaphore.cancel.\(count)-waiters", figures[count]!.semaphore, "ns/cancel",
+                   peer: ("bare Task.cancel", figures[count]!.bare))
+        }
+        let (small, large, huge) = (figures[1_000]!, figures[10_000]!, figures[100_000]!)
+        report("semaphore.cancel.10000-vs-1000-waiters", large.semaphore, "ns/cancel",
+               peer: ("at 1,000", small.semaphore))
+        report("semaphore.cancel.100000-vs-10000-waiters", huge.semaphore, "ns/cancel",
+               peer: ("at 10,000", large.semaphore))
+        report("semaphore.cancel.above-bare.10000-vs-1000", large.semaphore - large.bare, "ns/cancel",
+               peer: ("at 1,000", small.semaphore - small.bare))
     }
 
     private static func uncontended(_ semaphore: some BenchSemaphore, calls: Int) async -> Double {
@@ -111,11 +118,11 @@ enum SemaphoreBenchmarks {
         return cost
     }
 
-    /// Cancels `tasks` in `order`, timing each block of 100 cancellations separately, and returns
+    /// Cancels `tasks` in `order`, timing each block of 50 cancellations separately, and returns
     /// the median block's nanoseconds per cancellation: a block that the OS preempted (this
     /// machine is shared) is an outlier instead of inflating the whole figure.
     private static func timedCancels<T, E>(_ tasks: [Task<T, E>], order: [Int]) -> Double {
-        let block = 100
+        let block = 50
         var perCancel: [Double] = []
         var index = 0
         while index < order.count {
