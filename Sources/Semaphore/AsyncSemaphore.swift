@@ -36,12 +36,13 @@ import Synchronization
 ///   Bad *requests* (zero permits, more than ``capacity``) throw instead.
 ///
 /// ### Cost
-/// The uncontended path is one lock round-trip for acquire and one for release: no allocation,
-/// no suspension, no actor hop (`acquire` is `nonisolated(nonsending)`: it runs on the caller's
-/// executor, and its fast path is inlined into the caller). Waiting costs one
-/// continuation; cancelling or timing out a waiter is O(1) (amortized) whatever the queue length:
-/// a dictionary removal, and the queue entry is dropped lazily. Continuations are always resumed
-/// outside the lock.
+/// The uncontended path is one compare-and-swap on an atomic word for acquire and one for
+/// release: no lock, no allocation, no suspension, no actor hop (`acquire` is
+/// `nonisolated(nonsending)`: it runs on the caller's executor, and its fast path is inlined into
+/// the caller). Once a task waits, a flag in that word sends everyone through one `Mutex` that
+/// guards the FIFO queue, so nobody can barge. Waiting costs one continuation; cancelling or
+/// timing out a waiter is O(1) (amortized) whatever the queue length: a dictionary removal, the
+/// queue entry being dropped lazily. Continuations are always resumed outside the lock.
 public final class AsyncSemaphore: Sendable {
     /// The number of permits the semaphore was created with: the most that can be out at once.
     public let capacity: Int
@@ -126,7 +127,7 @@ public final class AsyncSemaphore: Sendable {
     /// Waits, in FIFO order, until `permits` permits are free and takes them.
     ///
     /// Returns at once, without suspending, when the permits are free and nobody waits: that path
-    /// is ``tryAcquire(permits:)`` inlined into the caller, one lock round-trip. Every successful
+    /// is ``tryAcquire(permits:)`` (one compare-and-swap) inlined into the caller. Every successful
     /// call must be balanced by ``release(permits:)`` with the same count.
     ///
     /// Cancellation interrupts waiting only: a cancelled task still gets permits that are free at
@@ -392,27 +393,32 @@ public final class AsyncSemaphore: Sendable {
                 }
             }
         } onCancel: {
-            withdraw(id, error: CancellationError())
+            withdraw(id, because: .cancelled)
         }
     }
 
     /// The timer of a timed acquire fired for waiter `id`.
     private func expire(_ id: UInt64) {
-        withdraw(id, error: AsyncSemaphoreError.timedOut)
+        withdraw(id, because: .timedOut)
     }
 
-    /// Takes waiter `id` out of the queue and makes it throw `error`, then serves the waiters that
-    /// it was blocking. Does nothing if `id` was already served (the grant won the race). If `id`
-    /// has not suspended yet, a timeout is recorded for it to find; a cancellation needs no record
-    /// since ``State/enqueue(id:permits:continuation:)`` checks `Task.isCancelled` under the lock.
-    private func withdraw(_ id: UInt64, error: any Error) {
+    private enum Reason { case cancelled, timedOut }
+
+    /// Takes waiter `id` out of the queue and makes it throw, then serves the waiters that it was
+    /// blocking. Does nothing if `id` was already served (the grant won the race). If `id` has
+    /// not suspended yet, a timeout is recorded for it to find; a cancellation needs no record
+    /// since ``enqueue(_:id:permits:continuation:)`` checks `Task.isCancelled` under the lock.
+    private func withdraw(_ id: UInt64, because reason: Reason) {
         let (withdrawn, granted) = locked { state in
-            let result = state.withdraw(id, timedOut: error is AsyncSemaphoreError)
+            let result = state.withdraw(id, timedOut: reason == .timedOut)
             publishIfDrained(&state)
             return result
         }
         for continuation in granted { continuation.resume() }
-        withdrawn?.resume(throwing: error)
+        switch reason {
+        case .cancelled: withdrawn?.resume(throwing: CancellationError())
+        case .timedOut: withdrawn?.resume(throwing: AsyncSemaphoreError.timedOut)
+        }
     }
 
     // MARK: Lock-side transitions (private)
@@ -517,7 +523,7 @@ public final class AsyncSemaphore: Sendable {
         case failed(any Error)
     }
 
-    /// Everything mutable, behind one lock.
+    /// The waiter queue (and, while anyone waits, the free count), behind the lock.
     ///
     /// Every continuation is stored in exactly one `Waiter` and is resumed only by the code that
     /// removes that waiter from `waiters` under the lock, so each is resumed exactly once; that is

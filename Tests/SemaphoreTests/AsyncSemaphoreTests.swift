@@ -113,6 +113,35 @@ struct AsyncSemaphoreTests {
         semaphore.release(permits: 3)
     }
 
+    @Test func fastPathWorksAgainOnceTheQueueDrains() async throws {
+        let semaphore = AsyncSemaphore(permits: 2)
+        #expect(semaphore.tryAcquire(permits: 2))
+        let waiters = try await enqueue(2, on: semaphore) { _ in try await semaphore.acquire() }
+        #expect(!semaphore.tryAcquire()) // queued tasks go first
+        semaphore.release()              // to waiter 0
+        semaphore.release()              // to waiter 1: the queue is empty again
+        for task in waiters { try await task.value }
+        #expect(semaphore.waitingCount == 0)
+        #expect(semaphore.availablePermits == 0)
+        semaphore.release(permits: 2)
+        #expect(semaphore.availablePermits == 2)
+        #expect(semaphore.tryAcquire(permits: 2)) // no waiters: the lock-free path again
+        semaphore.release(permits: 2)
+    }
+
+    @Test func releasingMoreThanTheHeadNeedsServesSeveralAndKeepsTheRest() async throws {
+        let semaphore = AsyncSemaphore(permits: 5)
+        #expect(semaphore.tryAcquire(permits: 5))
+        let waiters = try await enqueue(2, on: semaphore) { _ in try await semaphore.acquire(permits: 2) }
+        semaphore.release(permits: 5) // 2 + 2 handed over, 1 stays free
+        #expect(semaphore.waitingCount == 0)
+        #expect(semaphore.availablePermits == 1)
+        for task in waiters { try await task.value }
+        #expect(semaphore.tryAcquire()) // the remaining permit is back on the fast path
+        semaphore.release(permits: 5)
+        #expect(semaphore.availablePermits == 5)
+    }
+
     // MARK: Weighted requests
 
     @Test func largeRequestAtTheHeadBlocksSmallerOnesBehindIt() async throws {
@@ -406,6 +435,19 @@ struct AsyncSemaphoreTests {
         #expect(semaphore.availablePermits == 2)
         #expect(!semaphore.tryAcquire())
         semaphore.close() // idempotent
+    }
+
+    @Test func closeKeepsTheFreeCountAndTakesReleasesBack() async throws {
+        let semaphore = AsyncSemaphore(permits: 3)
+        #expect(semaphore.tryAcquire())
+        semaphore.close()
+        #expect(semaphore.availablePermits == 2)
+        #expect(!semaphore.tryAcquire())
+        semaphore.release()
+        #expect(semaphore.availablePermits == 3)
+        await #expect(throws: AsyncSemaphoreError.closed) {
+            try await semaphore.acquire(timeout: .seconds(1), clock: ManualClock())
+        }
     }
 
     // MARK: Helpers
