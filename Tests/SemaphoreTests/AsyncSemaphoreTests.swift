@@ -212,6 +212,39 @@ struct AsyncSemaphoreTests {
         #expect(semaphore.availablePermits == 1)
     }
 
+    @Test func massCancellationInALongQueueKeepsTheOthersInOrder() async throws {
+        let semaphore = AsyncSemaphore(permits: 1)
+        try await semaphore.acquire()
+        let order = Log<Int>()
+        let tasks = try await enqueue(3_000, on: semaphore) { index in
+            try await semaphore.acquire()
+            order.append(index)
+            semaphore.release()
+        }
+        // Cancel two thirds, in random order: enough to make the queue compact its left-overs.
+        var random = SeededRandomNumberGenerator(seed: 7)
+        let cancelled = Set(Array(0..<3_000).shuffled(using: &random).prefix(2_000))
+        for index in cancelled { tasks[index].cancel() }
+        var threw = 0
+        for index in cancelled {
+            do { try await tasks[index].value } catch is CancellationError { threw += 1 }
+        }
+        #expect(threw == 2_000)
+        #expect(semaphore.waitingCount == 1_000)
+        semaphore.release()
+        for task in tasks.indices where !cancelled.contains(task) { try await tasks[task].value }
+        #expect(order.values == (0..<3_000).filter { !cancelled.contains($0) })
+        #expect(semaphore.availablePermits == 1)
+    }
+
+    @Test func waitersHandShakeReturnsWhenCancelled() async {
+        let semaphore = AsyncSemaphore(permits: 1)
+        let watcher = Task { await semaphore.waiters(atLeast: 5) }
+        watcher.cancel()
+        await watcher.value // returns although nobody waits
+        #expect(semaphore.waitingCount == 0)
+    }
+
     @Test func cancelledTaskTakesFreePermitsButNeverWaits() async throws {
         let semaphore = AsyncSemaphore(permits: 1)
         let lucky = Task {
