@@ -18,15 +18,21 @@ enum SemaphoreBenchmarks {
                peer: ("Mutex+FIFO array", median(plain)))
 
         // Contended: 1,000 tasks on 4 permits; each holds its permit across a suspension point,
-        // so most acquires queue and every release is a hand-off to a waiter.
+        // so most acquires queue and every release is a hand-off to a waiter. The second peer is
+        // the same array semaphore wrapping its wait in `withTaskCancellationHandler` (with an
+        // empty handler): the runtime's price for being cancellable at all, which ours pays too.
         ours = []
         plain = []
+        var handled: [Double] = []
         for _ in 0..<5 {
             ours.append(await contended(AsyncSemaphore(permits: 4)))
             plain.append(await contended(PlainSemaphore(permits: 4)))
+            handled.append(await contended(PlainSemaphore(permits: 4, cancellationHandler: true)))
         }
         report("semaphore.contended.1000-tasks-4-permits", median(ours), "ops/s",
                peer: ("Mutex+FIFO array", median(plain)))
+        report("semaphore.contended.1000-tasks-4-permits", median(ours), "ops/s",
+               peer: ("same + cancellation handler", median(handled)))
 
         // Cancellation: the cost of cancelling one waiter, in random order, must not grow with the
         // queue. Beside it, the floor: cancelling as many suspended tasks that share nothing (the
@@ -150,11 +156,17 @@ extension AsyncSemaphore: BenchSemaphore {
 }
 
 /// The peer: the plainest correct async semaphore, a `Mutex` around a count and a FIFO array of
-/// continuations (no cancellation, no timeouts, O(n) removal from the front).
+/// continuations (no cancellation, no timeouts, O(n) removal from the front). With
+/// `cancellationHandler`, its wait runs inside `withTaskCancellationHandler` with a handler that
+/// does nothing, to show what merely registering for cancellation costs.
 final class PlainSemaphore: BenchSemaphore {
     private let state: Mutex<(count: Int, waiters: [UnsafeContinuation<Void, Never>])>
+    private let cancellationHandler: Bool
 
-    init(permits: Int) { state = Mutex((permits, [])) }
+    init(permits: Int, cancellationHandler: Bool = false) {
+        state = Mutex((permits, []))
+        self.cancellationHandler = cancellationHandler
+    }
 
     nonisolated(nonsending) func acquire() async throws {
         let acquired = state.withLock { state in
@@ -163,6 +175,14 @@ final class PlainSemaphore: BenchSemaphore {
             return true
         }
         if acquired { return }
+        if cancellationHandler {
+            await withTaskCancellationHandler { await wait() } onCancel: {}
+        } else {
+            await wait()
+        }
+    }
+
+    nonisolated(nonsending) private func wait() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let acquired = state.withLock { state in
                 guard state.count > 0 else {

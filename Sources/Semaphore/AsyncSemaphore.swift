@@ -347,7 +347,7 @@ public final class AsyncSemaphore: Sendable {
     func acquireWaiting(permits: Int) async throws {
         try validate(permits)
         // `enqueue` takes the permits instead of queuing if they became free meanwhile.
-        try await suspend(id: makeID(), permits: permits)
+        try await suspend(id: makeID(), permits: permits, reserved: false)
     }
 
     /// The slow path of the timed acquires. The waiter's id is reserved before the timer starts,
@@ -371,7 +371,7 @@ public final class AsyncSemaphore: Sendable {
                 self.expire(id)
             }
             defer { group.cancelAll() }
-            try await self.suspend(id: id, permits: permits)
+            try await self.suspend(id: id, permits: permits, reserved: true)
         }
     }
 
@@ -381,11 +381,14 @@ public final class AsyncSemaphore: Sendable {
     }
 
     /// Suspends the task as waiter `id` until it is granted, cancelled, timed out or closed out.
+    /// `reserved`: `id` was recorded by ``attempt(_:_:expired:)`` (timed acquires).
     nonisolated(nonsending)
-    private func suspend(id: UInt64, permits: Int) async throws {
+    private func suspend(id: UInt64, permits: Int, reserved: Bool) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: Continuation) in
-                let outcome = locked { enqueue(&$0, id: id, permits: permits, continuation: continuation) }
+                let outcome = locked { state in
+                    enqueue(&state, id: id, permits: permits, reserved: reserved, continuation: continuation)
+                }
                 switch outcome {
                 case .queued(let watchers): for watcher in watchers { watcher.resume() }
                 case .acquired: continuation.resume()
@@ -407,7 +410,7 @@ public final class AsyncSemaphore: Sendable {
     /// Takes waiter `id` out of the queue and makes it throw, then serves the waiters that it was
     /// blocking. Does nothing if `id` was already served (the grant won the race). If `id` has
     /// not suspended yet, a timeout is recorded for it to find; a cancellation needs no record
-    /// since ``enqueue(_:id:permits:continuation:)`` checks `Task.isCancelled` under the lock.
+    /// since ``enqueue(_:id:permits:reserved:continuation:)`` checks `Task.isCancelled` under the lock.
     private func withdraw(_ id: UInt64, because reason: Reason) {
         let (withdrawn, granted) = locked { state in
             let result = state.withdraw(id, timedOut: reason == .timedOut)
@@ -456,9 +459,9 @@ public final class AsyncSemaphore: Sendable {
     /// became free with nobody queued since ``attempt(_:_:expired:)``. The first waiter
     /// moves the free count from the word into the state and sets ``waitingFlag``.
     private func enqueue(
-        _ state: inout State, id: UInt64, permits: Int, continuation: Continuation
+        _ state: inout State, id: UInt64, permits: Int, reserved: Bool, continuation: Continuation
     ) -> Enqueued {
-        let reservation = state.waiters.removeValue(forKey: id)
+        let reservation = reserved ? state.waiters.removeValue(forKey: id) : nil
         // Cancellation is flagged before the cancellation handler runs, and the handler takes
         // this lock too, so a cancellation is seen either here or by the handler.
         if Task.isCancelled { return .failed(CancellationError()) }
