@@ -151,7 +151,8 @@ public final class AsyncSemaphore: Sendable {
     /// If the permits are free at once, they are taken even when the deadline has passed. When
     /// they are granted at the same moment as the deadline, the grant wins and the call returns
     /// normally. The timer is a child task sleeping on `clock`; it is cancelled as soon as the call
-    /// ends, whichever way.
+    /// ends, whichever way, and awaited, so `clock.sleep` must honour cancellation promptly (as
+    /// `ContinuousClock`, `SuspendingClock` and `ManualClock` do).
     ///
     /// - Parameters:
     ///   - deadline: an instant of `clock`.

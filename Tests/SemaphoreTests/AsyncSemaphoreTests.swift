@@ -361,6 +361,8 @@ struct AsyncSemaphoreTests {
         semaphore.release()
         try await semaphore.acquire(timeout: .seconds(10)) // default clock, free: no waiting
         semaphore.release()
+        try await semaphore.acquire(deadline: .now + .seconds(10)) // a ContinuousClock deadline
+        semaphore.release()
     }
 
     @Test func timedOutHeadServesTheWaitersBehindIt() async throws {
