@@ -27,30 +27,36 @@ final class ConcurrencyMeter: Sendable {
 
 @Suite("AsyncSemaphore stress")
 struct AsyncSemaphoreStressTests {
-    enum Outcome: Sendable { case acquired, cancelled, timedOut, unexpected(String) }
+    enum Outcome: Sendable { case acquired, cancelled, timedOut, closed, unexpected(String) }
 
     /// 10 rounds of 1,000 tasks (10,000 in all) on 1 to 8 permits, weighted requests, about a
     /// fifth cancelled at random moments and a third with timeouts on a manual clock that moves
-    /// while they wait. Not timed: it checks that no permit is lost or duplicated.
+    /// while they wait; the last round also closes the semaphore nine tenths of the way.
+    /// Not timed: it checks that no permit is lost or duplicated.
     @Test func tenThousandTasksWithRandomCancellationsAndTimeouts() async throws {
         var random = SeededRandomNumberGenerator(seed: 0xD0_5EED)
         for round in 0..<10 {
             let capacity = round % 8 + 1
-            try await runRound(capacity: capacity, tasks: 1_000, random: &random)
+            try await runRound(capacity: capacity, tasks: 1_000, closing: round == 9, random: &random)
         }
     }
 
     private func runRound(
-        capacity: Int, tasks count: Int, random: inout SeededRandomNumberGenerator
+        capacity: Int, tasks count: Int, closing: Bool, random: inout SeededRandomNumberGenerator
     ) async throws {
         let semaphore = AsyncSemaphore(permits: capacity)
         let clock = ManualClock()
         let meter = ConcurrencyMeter()
 
         // Hold everything at first, so that the early tasks queue up and get cancelled or time out
-        // while waiting; released halfway, after which the tasks contend for the permits freely.
+        // while waiting; released three quarters of the way: a cascade of hand-offs then races
+        // with the cancellations, timeouts and new arrivals that follow.
         #expect(semaphore.tryAcquire(permits: capacity))
         meter.enter(capacity)
+        // Every task reports when it starts; after each 100 the driver waits for their reports,
+        // so the tasks really run alongside the driver whatever the scheduling.
+        let (arrivals, arrival) = AsyncStream.makeStream(of: Void.self)
+        var arrived = arrivals.makeAsyncIterator()
 
         var tasks: [Task<Outcome, Never>] = []
         for index in 0..<count {
@@ -59,6 +65,7 @@ struct AsyncSemaphoreStressTests {
                 ? .seconds(Int.random(in: 1...5, using: &random)) : nil
             let scoped = Bool.random(using: &random)
             tasks.append(Task {
+                arrival.yield()
                 do {
                     if let timeout {
                         try await semaphore.acquire(permits: weight, timeout: timeout, clock: clock)
@@ -75,6 +82,8 @@ struct AsyncSemaphoreStressTests {
                     return .cancelled
                 } catch AsyncSemaphoreError.timedOut {
                     return .timedOut
+                } catch AsyncSemaphoreError.closed {
+                    return .closed
                 } catch {
                     return .unexpected("\(error)")
                 }
@@ -86,11 +95,15 @@ struct AsyncSemaphoreStressTests {
             if Int.random(in: 0..<5, using: &random) == 0 {
                 tasks[Int.random(in: 0...index, using: &random)].cancel()
             }
-            if index % 50 == 49 { clock.advance(by: .seconds(1)) }
-            if index == count / 2 {
+            if index % 100 == 99 {
+                for _ in 0..<100 { await arrived.next() }
+                clock.advance(by: .seconds(1))
+            }
+            if index == count * 3 / 4 {
                 meter.leave(capacity)
                 semaphore.release(permits: capacity)
             }
+            if closing && index == count * 9 / 10 { semaphore.close() }
         }
         clock.advance(by: .seconds(10))
 
@@ -100,6 +113,7 @@ struct AsyncSemaphoreStressTests {
             case .acquired: outcomes["acquired", default: 0] += 1
             case .cancelled: outcomes["cancelled", default: 0] += 1
             case .timedOut: outcomes["timedOut", default: 0] += 1
+            case .closed: outcomes["closed", default: 0] += 1
             case .unexpected(let error): Issue.record("unexpected error: \(error)")
             }
         }
@@ -111,7 +125,9 @@ struct AsyncSemaphoreStressTests {
         #expect(meter.peak <= capacity, "more permits in use than the capacity")
         #expect(meter.peak > 0)
         #expect(clock.sleeperCount == 0, "a timeout timer outlived its acquire")
-        #expect(semaphore.tryAcquire(permits: capacity))
+        #expect(semaphore.isClosed == closing)
+        #expect((outcomes["closed"] ?? 0) == 0 || closing)
+        #expect(semaphore.tryAcquire(permits: capacity) != closing)
         print("AsyncSemaphore stress, \(capacity) permits: \(outcomes.sorted { $0.key < $1.key })")
     }
 }
