@@ -22,6 +22,7 @@ import Foundation
 ///   attempts are used up, the next delay would pass `maxElapsed`, or the budget is empty.
 ///   `CancellationError` as soon as the task is cancelled while waiting between attempts (the
 ///   operation's error is then dropped). Cancellation is never retried.
+@inlinable  // lets the caller's module specialize the clock, generator and result type
 public func retry<R>(
     _ policy: RetryPolicy = .default,
     clock: some Clock<Duration> = ContinuousClock(),
@@ -38,8 +39,9 @@ public func retry<R>(
     var previousDelay: Duration?
     while true {
         do {
-            let attempt = RetryAttempt(number: number, previousError: previousError,
-                                       elapsed: start.duration(to: clock.now))
+            // The first attempt starts at `start`: no second clock read on the success path.
+            let elapsed = number == 1 ? Duration.zero : start.duration(to: clock.now)
+            let attempt = RetryAttempt(number: number, previousError: previousError, elapsed: elapsed)
             let result = try await operation(attempt)
             policy.budget?.recordSuccess()
             return result
@@ -59,7 +61,8 @@ public func retry<R>(
 }
 
 /// The loop's decision after attempt `failedAttempt` failed; spends a budget token on `.retry`.
-private func nextAction(
+@usableFromInline
+func nextAction(
     _ policy: RetryPolicy, decision: RetryDecision, failedAttempt: Int, elapsed: Duration,
     previousDelay: Duration?, generator: inout some RandomNumberGenerator
 ) -> RetryEvent.Action {
