@@ -13,3 +13,16 @@ public enum AsyncSemaphoreError: Error, Sendable, Hashable {
     /// Zero or a negative number of permits was requested.
     case invalidPermitCount(requested: Int)
 }
+
+extension AsyncSemaphoreError: CustomStringConvertible {
+    /// A one-line English description for logs.
+    public var description: String {
+        switch self {
+        case .closed: "the semaphore is closed"
+        case .timedOut: "timed out waiting for semaphore permits"
+        case .requestExceedsCapacity(let requested, let capacity):
+            "requested \(requested) permits from a semaphore with \(capacity) in all"
+        case .invalidPermitCount(let requested): "requested \(requested) permits; at least 1 is needed"
+        }
+    }
+}

@@ -61,6 +61,8 @@ struct AsyncSemaphoreTests {
         }
         #expect(!semaphore.tryAcquire(permits: 4))
         #expect(!semaphore.tryAcquire(permits: 0))
+        #expect("\(AsyncSemaphoreError.requestExceedsCapacity(requested: 4, capacity: 3))"
+                == "requested 4 permits from a semaphore with 3 in all")
         #expect(semaphore.availablePermits == 3)
     }
 
