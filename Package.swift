@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Retry", targets: ["Retry"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
         .library(name: "Downloads", targets: ["Downloads"]),
+        .library(name: "Semaphore", targets: ["Semaphore"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -20,17 +21,19 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "ResilienceTesting"),
         .target(name: "Downloads", dependencies: ["Retry"]),
-        .target(name: "DownloadResilience", dependencies: ["Retry", "Downloads"]),
+        .target(name: "Semaphore"),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "Downloads"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "ResilienceTesting"],
+            dependencies: ["Retry", "ResilienceTesting", "Semaphore"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
+        .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
         .testTarget(
             name: "DownloadsTests",

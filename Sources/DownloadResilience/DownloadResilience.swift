@@ -5,3 +5,4 @@
 // should import, so it never ends up linked into an app by accident.
 @_exported import Retry
 @_exported import Downloads
+@_exported import Semaphore
