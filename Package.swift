@@ -11,25 +11,33 @@ let package = Package(
     products: [
         .library(name: "Retry", targets: ["Retry"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "JobStores", targets: ["JobStores"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
     targets: [
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
         .target(name: "Retry"),
-        .target(name: "ResilienceTesting"),
-        .target(name: "DownloadResilience", dependencies: ["Retry"]),
+        .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "JobStores"]),
+        .target(name: "JobStores"),
+        // Child process of the JobStores crash test (not a product).
+        .executableTarget(name: "JobStoreCrashChild", dependencies: ["JobStores"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "ResilienceTesting"],
+            dependencies: ["Retry", "ResilienceTesting", "JobStores"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(
+            name: "JobStoresTests",
+            dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
