@@ -12,7 +12,7 @@ enum JobStoreBenchmarks {
 
     static func job(_ index: Int, priority: Int = 0) -> DownloadJob {
         DownloadJob(url: URL(string: "https://example.com/files/\(index).bin")!, destination: "/data/\(index).bin",
-                    priority: priority, metadata: ["batch": "b\(index % 10)"])
+                    priority: priority, maxAttempts: .max, metadata: ["batch": "b\(index % 10)"])
     }
 
     static func temporaryDirectory() -> String {
@@ -34,8 +34,9 @@ enum JobStoreBenchmarks {
     // MARK: Durable transitions
 
     /// One job's life: enqueue, claim, complete (three durable transitions).
+    /// One `now` for every writer, so no claim sees another writer's lease as expired.
     static func lifecycle(_ store: some JobStore, index: Int, owner: String) async throws -> Int {
-        let now = epoch + Double(index)
+        let now = epoch
         try await store.enqueue(job(index), now: now)
         guard let claimed = try await store.claimNext(owner: owner, leaseFor: .seconds(60), now: now) else { return 1 }
         try await store.complete(id: claimed.id, owner: owner, now: now)
@@ -44,40 +45,44 @@ enum JobStoreBenchmarks {
 
     static func durableTransitions() async throws {
         let jobs = 1_000
-        let sqlite = sqliteTransitionsPerSecond(jobs: jobs)
-        let peer = sqlite.map { ("sqlite3 WAL FULL, 1 writer", $0) }
+        // The shared disk is noisy (one fdatasync takes 0.1 ms to several ms depending on the
+        // other tenants), so SQLite and our stores run interleaved, three rounds each, and each
+        // reports its best round.
+        var sqlite: [Double] = []
+        var single: [Double] = []
+        var group: [Double] = []
+        for _ in 0..<3 {
+            if let value = sqliteTransitionsPerSecond(jobs: jobs) { sqlite.append(value) }
+            single.append(try await transitionsPerSecond(.fsyncEachWrite, writers: 1, jobs: jobs))
+            group.append(try await transitionsPerSecond(.groupCommit(), writers: 32, jobs: jobs * 4))
+        }
+        let peer = sqlite.max().map { ("sqlite3 WAL FULL, 1 writer", $0) }
+        print("  (rounds: sqlite3 \(sqlite.map { Int($0) }), fsyncEachWrite \(single.map { Int($0) }), groupCommit \(group.map { Int($0) }))")
+        report("jobstore.fsyncEachWrite.1-writer", single.max()!, "transitions/s", peer: peer)
+        report("jobstore.groupCommit.32-writers", group.max()!, "transitions/s", peer: peer)
+    }
 
-        var directory = temporaryDirectory()
-        var store = try FileJournalJobStore(path: directory + "/jobs.journal", durability: .fsyncEachWrite)
-        var start = nanos()
-        var transitions = 0
-        for index in 0..<jobs { transitions += try await lifecycle(store, index: index, owner: "w") }
-        var seconds = Double(nanos() - start) / 1e9
-        await store.close()
-        try? FileManager.default.removeItem(atPath: directory)
-        report("jobstore.fsyncEachWrite.1-writer", Double(transitions) / seconds, "transitions/s", peer: peer)
-
-        let writers = 32
-        directory = temporaryDirectory()
-        store = try FileJournalJobStore(path: directory + "/jobs.journal", durability: .groupCommit())
-        let groupStore = store
-        start = nanos()
-        transitions = try await withThrowingTaskGroup(of: Int.self) { group in
+    /// `writers` concurrent tasks running job lifecycles until `jobs` jobs went through.
+    static func transitionsPerSecond(_ durability: FileJournalJobStore.Durability, writers: Int, jobs: Int) async throws -> Double {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try FileJournalJobStore(path: directory + "/jobs.journal", durability: durability)
+        let start = nanos()
+        let transitions = try await withThrowingTaskGroup(of: Int.self) { group in
             for writer in 0..<writers {
                 group.addTask {
                     var count = 0
-                    for index in stride(from: writer, to: jobs * 4, by: writers) {
-                        count += try await lifecycle(groupStore, index: index, owner: "w\(writer)")
+                    for index in stride(from: writer, to: jobs, by: writers) {
+                        count += try await lifecycle(store, index: index, owner: "w\(writer)")
                     }
                     return count
                 }
             }
             return try await group.reduce(0, +)
         }
-        seconds = Double(nanos() - start) / 1e9
+        let seconds = Double(nanos() - start) / 1e9
         await store.close()
-        try? FileManager.default.removeItem(atPath: directory)
-        report("jobstore.groupCommit.32-writers", Double(transitions) / seconds, "transitions/s", peer: peer)
+        return Double(transitions) / seconds
     }
 
     /// SQLite doing the same three transitions per job, each its own transaction.
@@ -142,13 +147,13 @@ enum JobStoreBenchmarks {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/jobs.journal"
-        // 100,000 jobs × (enqueue, claim, 8 progress reports, complete) = 1,100,000 records.
+        // 100,000 jobs × (enqueue, claim, 7 progress reports, complete) = 1,000,000 records.
         var store: FileJournalJobStore? = try FileJournalJobStore(path: path, durability: .none, compaction: .manual)
         for index in 0..<100_000 {
             let now = epoch + Double(index)
             try await store!.enqueue(job(index, priority: index % 4), now: now)
             let claimed = try await store!.claimNext(owner: "worker-1", leaseFor: .seconds(60), now: now)!
-            for step in 1...8 {
+            for step in 1...7 {
                 try await store!.recordProgress(id: claimed.id, owner: "worker-1", bytesDone: Int64(step) << 20,
                                                 bytesTotal: 8 << 20, now: now)
             }

@@ -23,20 +23,29 @@ struct BinaryHeap<Element: Comparable & Sendable>: Sendable {
         guard !storage.isEmpty else { return nil }
         storage.swapAt(0, storage.count - 1)
         let result = storage.removeLast()
-        var parent = 0
-        let count = storage.count
-        while true {
-            let left = 2 * parent + 1
-            guard left < count else { break }
-            var smallest = left
-            let right = left + 1
-            if right < count, storage[right] < storage[left] { smallest = right }
-            guard storage[smallest] < storage[parent] else { break }
-            storage.swapAt(smallest, parent)
-            parent = smallest
-        }
+        siftDown(from: 0)
         return result
     }
 
-    mutating func removeAll() { storage.removeAll(keepingCapacity: true) }
+    /// Removes the elements `shouldRemove` selects and restores the heap order in O(n).
+    mutating func removeAll(where shouldRemove: (Element) -> Bool) {
+        storage.removeAll(where: shouldRemove)
+        guard storage.count > 1 else { return }
+        for start in stride(from: storage.count / 2 - 1, through: 0, by: -1) { siftDown(from: start) }
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
+        let count = storage.count
+        while true {
+            let left = 2 * parent + 1
+            guard left < count else { return }
+            var smallest = left
+            let right = left + 1
+            if right < count, storage[right] < storage[left] { smallest = right }
+            guard storage[smallest] < storage[parent] else { return }
+            storage.swapAt(smallest, parent)
+            parent = smallest
+        }
+    }
 }

@@ -22,13 +22,15 @@ extension FileJournalJobStore {
 
     /// When the journal is rewritten as a snapshot of the live jobs.
     public struct Compaction: Sendable, Hashable {
-        /// Compact when the journal exceeds this multiple of the estimated live size. Default 4.
+        /// Compact when the journal exceeds this multiple of the estimated live size. Default 2:
+        /// the journal stays within about twice the live data, and each byte of live data is
+        /// rewritten about once per byte of new records.
         public var growthFactor: Double
         /// Never compact a journal smaller than this many bytes. Default 1 MiB.
         public var minimumJournalBytes: Int64
 
         /// Creates a policy. `growthFactor` below 1.5 is raised to 1.5.
-        public init(growthFactor: Double = 4, minimumJournalBytes: Int64 = 1 << 20) {
+        public init(growthFactor: Double = 2, minimumJournalBytes: Int64 = 1 << 20) {
             self.growthFactor = max(growthFactor, 1.5)
             self.minimumJournalBytes = max(minimumJournalBytes, 0)
         }

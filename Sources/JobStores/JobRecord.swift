@@ -3,8 +3,9 @@ import Foundation
 /// One state change, as applied by ``JobTable`` and written to the journal by
 /// ``FileJournalJobStore``. Replaying the same records in order rebuilds the same table.
 enum JobRecord: Sendable, Hashable {
-    /// A new job, fully normalised (state `pending`, timestamps set).
-    case enqueue(DownloadJob)
+    /// A new job, fully normalised (state `pending`, timestamps set). `indirect` (as is
+    /// `snapshot`) keeps the enum small, so the frequent small records copy cheaply.
+    indirect case enqueue(DownloadJob)
     case claim(id: UUID, owner: String, leaseExpiresAt: Date, now: Date)
     case renew(id: UUID, owner: String, leaseExpiresAt: Date, now: Date)
     case progress(id: UUID, owner: String, bytesDone: Int64, bytesTotal: Int64?, now: Date)
@@ -15,5 +16,5 @@ enum JobRecord: Sendable, Hashable {
     /// The lease of a running job expired at or before `now`.
     case expire(id: UUID, now: Date)
     /// A whole job in any state (compaction snapshots).
-    case snapshot(DownloadJob)
+    indirect case snapshot(DownloadJob)
 }

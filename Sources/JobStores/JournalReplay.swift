@@ -15,7 +15,7 @@ struct JournalReplay {
     var needsHeader = false
 
     /// Slack added per job to the live-size estimate for lease, progress and error fields.
-    static let perJobSlack: Int64 = 48
+    static let perJobSlack: Int64 = 16
 
     /// Replays `bytes` (a whole journal file).
     /// - Throws: ``JobStoreError/notAJournal(path:)``, ``JobStoreError/corruptHeader(path:)``,
@@ -56,7 +56,7 @@ struct JournalReplay {
             }
             do {
                 let record = try JournalCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[payload]))
-                try replay.table.apply(record)
+                try replay.table.applyInPlace(record)
                 switch record {
                 case .enqueue, .snapshot: replay.liveBytes += Int64(payload.count + JournalCodec.frameHeaderSize) + perJobSlack
                 default: break

@@ -117,7 +117,11 @@ struct CrashTests {
         }
         #expect(finished, "the child never finished the workload")
         #expect(kills >= Self.kills / 2, "only \(kills) kills landed")
-        #expect(enqueued.count == Self.jobs, "\(enqueued.count) of \(Self.jobs) enqueues acknowledged")
+        // A kill between an enqueue's return and its acknowledgement line loses only the line.
+        let final = try FileJournalJobStore(path: directory.journal)
+        #expect(await final.count == Self.jobs)
+        #expect(enqueued.count >= Self.jobs - kills, "only \(enqueued.count) of \(Self.jobs) enqueues acknowledged")
+        #expect(try await final.jobs(matching: JobQuery(states: [.pending, .running, .retrying])).isEmpty)
     }
 
     static func expectLegal(_ job: DownloadJob) {
