@@ -149,15 +149,25 @@ final class FileDescriptor: Sendable {
     }
 
     /// Takes the exclusive lock on `path` (created with mode 0600) and writes our pid into it.
+    ///
+    /// A `flock` belongs to the open file description, which a child process shares between
+    /// `fork` and `exec` (`O_CLOEXEC` only closes it at `exec`). So when the lock file names
+    /// *this* process, the holder may be a just-forked child of ours briefly keeping the lock of
+    /// a store we already closed: we retry for up to about 100 ms before reporting it.
     /// - Throws: ``JobStoreError/lockedByProcess(pid:path:)`` if another open file holds it.
     static func lock(_ path: String) throws(JobStoreError) -> FileDescriptor {
         let fd = try open(path, flags: O_RDWR | O_CREAT)
-        var result: Int32
-        repeat { result = flock(fd.raw, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-        guard result == 0 else {
+        var attempts = 0
+        while true {
+            var result: Int32
+            repeat { result = flock(fd.raw, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
+            if result == 0 { break }
             guard errno == EWOULDBLOCK else { throw ioError("flock", path) }
             let text = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            throw JobStoreError.lockedByProcess(pid: Int32(text.trimmingWhitespace()), path: path)
+            let holder = Int32(text.trimmingWhitespace())
+            attempts += 1
+            guard holder == getpid(), attempts < 100 else { throw JobStoreError.lockedByProcess(pid: holder, path: path) }
+            usleep(1_000)
         }
         try fd.truncate(to: 0)
         try fd.write(Array("\(getpid())\n".utf8), at: 0)

@@ -54,7 +54,7 @@ public actor FileJournalJobStore: JobStore {
     private var journalBytes: Int64
     private var liveBytes: Int64
     private var sequence: UInt64 = 0
-    private let committer: GroupCommitter?
+    private var groupCommit: GroupCommit?
     private var failure: JobStoreError?
     private var buffer = ByteWriter()
 
@@ -100,11 +100,9 @@ public actor FileJournalJobStore: JobStore {
         self.journalBytes = Int64(replay.validEnd)
         self.liveBytes = max(replay.liveBytes, Int64(JournalCodec.headerSize))
         if case .groupCommit(let window) = durability {
-            let committer = GroupCommitter(window: window)
-            committer.markDurable(upTo: 0, file: journal)
-            self.committer = committer
+            self.groupCommit = GroupCommit(window: window)
         } else {
-            self.committer = nil
+            self.groupCommit = nil
         }
     }
 
@@ -118,7 +116,7 @@ public actor FileJournalJobStore: JobStore {
     /// Deinitialising the store does the same.
     public func close() {
         failure = failure ?? .unusable(reason: "the store was closed")
-        committer?.markDurable(upTo: sequence, file: nil)
+        wakeGroupCommitWaiters(failed: true)
         journal = nil
         lockFile = nil
     }
@@ -132,7 +130,8 @@ public actor FileJournalJobStore: JobStore {
             journal = file
             journalBytes = size
             liveBytes = size
-            committer?.markDurable(upTo: sequence, file: file)
+            groupCommit?.synced = sequence
+            wakeGroupCommitWaiters(failed: false)
         } catch {
             failure = .unusable(reason: "compaction failed: \(error)")
             throw error
@@ -237,21 +236,56 @@ public actor FileJournalJobStore: JobStore {
                 failure = .unusable(reason: "journal write failed: \(error)")
                 throw error
             }
-            committer?.noteAppended(sequence, file: journal)
         }
-        if let committer {
-            do {
-                try await committer.waitDurable(sequence)
-            } catch {
-                failure = failure ?? .unusable(reason: "group commit failed: \(error)")
-                throw error
-            }
-        }
+        if groupCommit != nil { try await waitForGroupCommit(sequence) }
         if !records.isEmpty, failure == nil, journalBytes >= compaction.minimumJournalBytes,
            Double(journalBytes) > compaction.growthFactor * Double(liveBytes) {
             // Our records are durable either way; a failed compaction only makes later calls
             // throw (`compact()` recorded the failure), so it must not fail this call.
             try? compact()
+        }
+    }
+
+    // MARK: Group commit
+
+    /// Returns once appends up to `target` are durable, starting a sync loop if none runs.
+    private func waitForGroupCommit(_ target: UInt64) async throws {
+        if let failure { throw failure }
+        guard let group = groupCommit, group.synced < target else { return }
+        if !group.syncing {
+            groupCommit?.syncing = true
+            Task { await self.groupSyncLoop() }
+        }
+        try await withCheckedThrowingContinuation { continuation in
+            groupCommit?.waiters.append(GroupCommit.Waiter(sequence: target, continuation: continuation))
+        }
+    }
+
+    /// One `fdatasync` per round while writers wait; each covers every append before it started.
+    private func groupSyncLoop() async {
+        while let group = groupCommit, !group.waiters.isEmpty {
+            if group.window > .zero { await GroupCommit.pause(group.window) }
+            guard failure == nil, let journal else { break }
+            let target = sequence
+            if let error = await GroupCommit.sync(journal) {
+                failure = failure ?? .unusable(reason: "group commit failed: \(error)")
+                break
+            }
+            let synced = max(groupCommit?.synced ?? 0, target)
+            groupCommit?.synced = synced
+            wakeGroupCommitWaiters(failed: false)
+        }
+        groupCommit?.syncing = false
+        if failure != nil { wakeGroupCommitWaiters(failed: true) }
+    }
+
+    /// Resumes the group-commit waiters covered by `groupCommit.synced`, or, when `failed`, all
+    /// of them with the store's failure.
+    private func wakeGroupCommitWaiters(failed: Bool) {
+        let ready = groupCommit?.takeReady(failed: failed) ?? []
+        let error = failure ?? .unusable(reason: "the store was closed")
+        for waiter in ready {
+            if failed { waiter.continuation.resume(throwing: error) } else { waiter.continuation.resume() }
         }
     }
 

@@ -138,15 +138,30 @@ struct FileJournalJobStoreTests {
         await #expect(throws: JobStoreError.self) { try await store.enqueue(Self.job("a"), now: Self.t0) }
     }
 
-    @Test func groupCommitWritersAllLand() async throws {
+    @Test(arguments: [Duration.zero, .milliseconds(1)])
+    func groupCommitWritersAllLand(window: Duration) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try FileJournalJobStore(path: directory.journal, durability: .groupCommit())
+        let store = try FileJournalJobStore(path: directory.journal, durability: .groupCommit(window: window))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<64 { group.addTask { try await store.enqueue(Self.job("g\(i)"), now: Self.t0) } }
             try await group.waitForAll()
         }
         await store.close()
         #expect(try await FileJournalJobStore(path: directory.journal).count == 64)
+    }
+
+    @Test func leftoverSnapshotFromACrashedCompactionIsIgnored() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try FileJournalJobStore(path: directory.journal)
+        _ = try await Self.churn(store)
+        let before = try await store.jobs(matching: .all)
+        await store.close()
+        // A crash before the rename leaves a partial snapshot beside the intact journal.
+        try Data("DRJOBS\n\u{1A}garbage".utf8).write(to: URL(fileURLWithPath: directory.journal + ".compact"))
+        let reopened = try FileJournalJobStore(path: directory.journal)
+        #expect(try await reopened.jobs(matching: .all) == before)
+        #expect(!FileManager.default.fileExists(atPath: directory.journal + ".compact"))
     }
 }
