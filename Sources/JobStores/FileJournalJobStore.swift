@@ -140,6 +140,8 @@ public actor FileJournalJobStore: JobStore {
 
     // MARK: JobStore
 
+    /// Implements ``JobStore/enqueue(_:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     @discardableResult
     public func enqueue(_ job: DownloadJob, now: Date) async throws -> UUID {
         try checkUsable()
@@ -148,6 +150,8 @@ public actor FileJournalJobStore: JobStore {
         return id
     }
 
+    /// Implements ``JobStore/claimNext(owner:leaseFor:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func claimNext(owner: String, leaseFor: Duration, now: Date) async throws -> DownloadJob? {
         try checkUsable()
         let (job, records) = try table.claimNext(owner: owner, leaseFor: leaseFor, now: now)
@@ -155,43 +159,59 @@ public actor FileJournalJobStore: JobStore {
         return job
     }
 
+    /// Implements ``JobStore/renewLease(id:owner:leaseFor:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     @discardableResult
     public func renewLease(id: UUID, owner: String, leaseFor: Duration, now: Date) async throws -> DownloadJob {
         try JobTable.validateLease(leaseFor)
         return try await perform(.renew(id: id, owner: owner, leaseExpiresAt: now + leaseFor.timeInterval, now: now))
     }
 
+    /// Implements ``JobStore/recordProgress(id:owner:bytesDone:bytesTotal:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func recordProgress(id: UUID, owner: String, bytesDone: Int64, bytesTotal: Int64?, now: Date) async throws {
         try await perform(.progress(id: id, owner: owner, bytesDone: bytesDone, bytesTotal: bytesTotal, now: now))
     }
 
+    /// Implements ``JobStore/complete(id:owner:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func complete(id: UUID, owner: String, now: Date) async throws {
         try await perform(.complete(id: id, owner: owner, now: now))
     }
 
+    /// Implements ``JobStore/scheduleRetry(id:owner:at:error:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     @discardableResult
     public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, now: Date) async throws -> DownloadJob {
         try await perform(.retry(id: id, owner: owner, at: at, error: error.truncated, now: now))
     }
 
+    /// Implements ``JobStore/fail(id:owner:error:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func fail(id: UUID, owner: String, error: JobFailure, now: Date) async throws {
         try await perform(.fail(id: id, owner: owner, error: error.truncated, now: now))
     }
 
+    /// Implements ``JobStore/cancel(id:now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func cancel(id: UUID, now: Date) async throws {
         try await perform(.cancel(id: id, now: now))
     }
 
+    /// Implements ``JobStore/job(id:)``. Reads only (no I/O).
     public func job(id: UUID) throws -> DownloadJob? {
         try checkUsable()
         return table.job(id)
     }
 
+    /// Implements ``JobStore/jobs(matching:)``. Reads only (no I/O).
     public func jobs(matching query: JobQuery) throws -> [DownloadJob] {
         try checkUsable()
         return table.jobs(matching: query)
     }
 
+    /// Implements ``JobStore/recoverExpiredLeases(now:)``. Returns once the change is durable under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     @discardableResult
     public func recoverExpiredLeases(now: Date) async throws -> [UUID] {
         try checkUsable()

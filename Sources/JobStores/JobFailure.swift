@@ -15,6 +15,8 @@ public struct JobFailure: Sendable, Hashable, Codable, CustomStringConvertible {
         self.isRetryable = isRetryable
     }
 
+    /// A one-line human-readable form.
+
     public var description: String { "\(message) (\(isRetryable ? "retryable" : "not retryable"))" }
 
     /// This failure with its message cut to ``maximumMessageBytes``.

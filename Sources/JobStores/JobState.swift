@@ -45,6 +45,8 @@ public enum JobState: UInt8, Sendable, Hashable, Codable, CaseIterable, CustomSt
     /// `true` for `pending` and `retrying`: the job waits to be claimed.
     public var isWaiting: Bool { self == .pending || self == .retrying }
 
+    /// A one-line human-readable form.
+
     public var description: String {
         switch self {
         case .pending: "pending"

@@ -31,6 +31,8 @@ public enum JobStoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The store was closed, or an earlier I/O failure made it unusable (reopen it).
     case unusable(reason: String)
 
+    /// A one-line human-readable form.
+
     public var description: String {
         switch self {
         case .unknownJob(let id): "unknown job \(id)"

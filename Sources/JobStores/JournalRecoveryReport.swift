@@ -29,6 +29,8 @@ public struct JournalRecoveryReport: Sendable, Hashable, CustomStringConvertible
         self.createdJournal = createdJournal
     }
 
+    /// A one-line human-readable form.
+
     public var description: String {
         var text = "replayed \(recordsReplayed) records, \(jobCount) jobs, \(journalBytes) bytes"
         if createdJournal { text += ", created the journal" }

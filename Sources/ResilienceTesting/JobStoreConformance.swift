@@ -34,6 +34,8 @@ public enum JobStoreConformance {
             }
         }
 
+        /// A one-line human-readable form.
+
         public var description: String { name }
     }
 
@@ -368,6 +370,8 @@ public struct ConformanceFailure: Error, Sendable, CustomStringConvertible {
         self.check = check
         self.message = message
     }
+
+    /// A one-line human-readable form.
 
     public var description: String { "JobStore conformance check \(check) failed: \(message)" }
 }
