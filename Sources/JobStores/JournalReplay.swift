@@ -47,9 +47,15 @@ struct JournalReplay {
         while offset < bytes.count {
             guard let payload = JournalCodec.validFrame(in: bytes, at: offset) else {
                 let reason = describeDamage(in: bytes, at: offset)
-                if let next = nextValidFrame(in: bytes, after: offset) {
+                switch nextValidFrame(in: bytes, after: offset) {
+                case .found(let next):
                     throw .corruptJournal(path: path, offset: Int64(offset),
                                           reason: "\(reason), followed by a valid record at offset \(next)")
+                case .undecided:
+                    throw .corruptJournal(path: path, offset: Int64(offset),
+                                          reason: "\(reason), in a damaged region too large to classify as a torn tail")
+                case .none:
+                    break
                 }
                 replay.damage = "\(reason) at offset \(offset)"
                 break
@@ -82,14 +88,31 @@ struct JournalReplay {
         return "checksum mismatch"
     }
 
-    /// The offset of the first valid frame after `offset`, scanning byte by byte. Used only on
-    /// damage, to tell a torn tail (nothing valid after it) from corruption in the middle.
-    private static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int) -> Int? {
+    enum Scan: Equatable {
+        case found(Int)
+        case none
+        /// The scan exceeded its work budget: refuse rather than risk truncating good records.
+        case undecided
+    }
+
+    /// Checksum work allowed while classifying damage (bytes hashed): bounds the time a
+    /// maliciously crafted file can take to open.
+    static let scanBudget = 256 << 20
+
+    /// Looks for a valid frame after `offset`, byte by byte. Used only on damage, to tell a torn
+    /// tail (nothing valid after it) from corruption in the middle.
+    private static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int) -> Scan {
         var candidate = offset + 1
+        var budget = scanBudget
         while bytes.count - candidate > JournalCodec.frameHeaderSize {
-            if JournalCodec.validFrame(in: bytes, at: candidate) != nil { return candidate }
+            let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: candidate, as: UInt32.self)))
+            if length > 0, length <= JournalCodec.maximumPayloadSize, length <= bytes.count - candidate - JournalCodec.frameHeaderSize {
+                budget -= length
+                if budget < 0 { return .undecided }
+                if JournalCodec.validFrame(in: bytes, at: candidate) != nil { return .found(candidate) }
+            }
             candidate += 1
         }
-        return nil
+        return .none
     }
 }
