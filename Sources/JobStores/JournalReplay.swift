@@ -21,7 +21,8 @@ struct JournalReplay {
     /// - Throws: ``JobStoreError/notAJournal(path:)``, ``JobStoreError/corruptHeader(path:)``,
     ///   ``JobStoreError/unsupportedFormatVersion(found:supported:)``, or
     ///   ``JobStoreError/corruptJournal(path:offset:reason:)`` for damage before the tail.
-    static func replay(_ bytes: UnsafeRawBufferPointer, path: String) throws(JobStoreError) -> JournalReplay {
+    /// `scanBudget` bounds the work spent classifying damage (see ``scanBudget``).
+    static func replay(_ bytes: UnsafeRawBufferPointer, path: String, scanBudget: Int = scanBudget) throws(JobStoreError) -> JournalReplay {
         var replay = JournalReplay()
         let header = JournalCodec.header()
         guard bytes.count >= JournalCodec.headerSize else {
@@ -47,7 +48,7 @@ struct JournalReplay {
         while offset < bytes.count {
             guard let payload = JournalCodec.validFrame(in: bytes, at: offset) else {
                 let reason = describeDamage(in: bytes, at: offset)
-                switch nextValidFrame(in: bytes, after: offset) {
+                switch nextValidFrame(in: bytes, after: offset, budget: scanBudget) {
                 case .found(let next):
                     throw .corruptJournal(path: path, offset: Int64(offset),
                                           reason: "\(reason), followed by a valid record at offset \(next)")
@@ -101,9 +102,9 @@ struct JournalReplay {
 
     /// Looks for a valid frame after `offset`, byte by byte. Used only on damage, to tell a torn
     /// tail (nothing valid after it) from corruption in the middle.
-    private static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int) -> Scan {
+    private static func nextValidFrame(in bytes: UnsafeRawBufferPointer, after offset: Int, budget: Int) -> Scan {
         var candidate = offset + 1
-        var budget = scanBudget
+        var budget = budget
         while bytes.count - candidate > JournalCodec.frameHeaderSize {
             let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: candidate, as: UInt32.self)))
             if length > 0, length <= JournalCodec.maximumPayloadSize, length <= bytes.count - candidate - JournalCodec.frameHeaderSize {

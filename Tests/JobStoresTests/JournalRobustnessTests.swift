@@ -131,6 +131,22 @@ struct JournalRobustnessTests {
         }
     }
 
+    @Test func damageTooCostlyToClassifyIsRefusedNotTruncated() async throws {
+        let sample = try await Self.sample()
+        // A damaged region full of plausible record lengths: classifying it costs checksum work.
+        var bytes = sample.bytes + [0xFF, 0xFF, 0xFF, 0xFF]
+        for _ in 0..<64 { bytes += [200, 0, 0, 0] }
+        do {
+            _ = try bytes.withUnsafeBytes { try JournalReplay.replay($0, path: "p", scanBudget: 1_000) }
+            Issue.record("an unclassifiable damaged region was accepted")
+        } catch let JobStoreError.corruptJournal(_, offset, reason) {
+            #expect(offset == Int64(sample.bytes.count) && reason.contains("too large to classify"))
+        }
+        // With the default budget the same bytes are a torn tail.
+        let replay = try bytes.withUnsafeBytes { try JournalReplay.replay($0, path: "p") }
+        #expect(replay.validEnd == sample.bytes.count && replay.damage != nil)
+    }
+
     /// 10,000 seeded random mutations (byte flips, overwrites, truncations, insertions) of a valid
     /// journal, read by the same replay `FileJournalJobStore.init` runs; every 40th one also goes
     /// through a real open of the file. Nothing crashes, every error is a `JobStoreError`, and no
