@@ -10,37 +10,48 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "Retry", targets: ["Retry"]),
-        .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
-        .library(name: "Downloads", targets: ["Downloads"]),
         .library(name: "Semaphore", targets: ["Semaphore"]),
+        .library(name: "JobStores", targets: ["JobStores"]),
+        .library(name: "Downloads", targets: ["Downloads"]),
+        .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
     targets: [
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
         .target(name: "Retry"),
-        .target(name: "ResilienceTesting"),
-        .target(name: "Downloads", dependencies: ["Retry"]),
         .target(name: "Semaphore"),
-        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "Downloads"]),
+        .target(name: "JobStores"),
+        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores"]),
+        .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "Downloads"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "ResilienceTesting", "Semaphore"],
+            dependencies: ["Retry", "Semaphore", "JobStores", "ResilienceTesting"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
-        .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(
+            name: "JobStoresTests",
+            dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
+        ),
         .testTarget(
             name: "DownloadsTests",
             dependencies: ["Downloads", "ResilienceTesting", "SharedDownloadChild"]
         ),
+        .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)
+        .executableTarget(
+            name: "JobStoreCrashChild",
+            dependencies: ["JobStores"],
+            path: "Tests/Fixtures/JobStoreCrashChild"
+        ),
         .executableTarget(
             name: "SharedDownloadChild",
             dependencies: ["Downloads"],

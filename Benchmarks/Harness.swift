@@ -11,6 +11,7 @@ let allBenchmarks: [Benchmark] = [
     Benchmark(name: "retry", run: RetryBenchmarks.run),
     Benchmark(name: "clock", run: ManualClockBenchmarks.run),
     Benchmark(name: "semaphore", run: SemaphoreBenchmarks.run),
+    Benchmark(name: "jobstore", run: JobStoreBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.

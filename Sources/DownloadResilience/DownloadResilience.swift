@@ -6,3 +6,4 @@
 @_exported import Retry
 @_exported import Downloads
 @_exported import Semaphore
+@_exported import JobStores

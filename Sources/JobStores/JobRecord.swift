@@ -1,0 +1,20 @@
+import Foundation
+
+/// One state change, as applied by ``JobTable`` and written to the journal by
+/// ``FileJournalJobStore``. Replaying the same records in order rebuilds the same table.
+enum JobRecord: Sendable, Hashable {
+    /// A new job, fully normalised (state `pending`, timestamps set). `indirect` (as is
+    /// `snapshot`) keeps the enum small, so the frequent small records copy cheaply.
+    indirect case enqueue(DownloadJob)
+    case claim(id: UUID, owner: String, leaseExpiresAt: Date, now: Date)
+    case renew(id: UUID, owner: String, leaseExpiresAt: Date, now: Date)
+    case progress(id: UUID, owner: String, bytesDone: Int64, bytesTotal: Int64?, now: Date)
+    case complete(id: UUID, owner: String, now: Date)
+    case retry(id: UUID, owner: String, at: Date, error: JobFailure, now: Date)
+    case fail(id: UUID, owner: String, error: JobFailure, now: Date)
+    case cancel(id: UUID, now: Date)
+    /// The lease of a running job expired at or before `now`.
+    case expire(id: UUID, now: Date)
+    /// A whole job in any state (compaction snapshots).
+    indirect case snapshot(DownloadJob)
+}
