@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Retry", targets: ["Retry"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "RangeResume", targets: ["RangeResume"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -18,18 +19,20 @@ let package = Package(
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
         .target(name: "Retry"),
         .target(name: "ResilienceTesting"),
-        .target(name: "DownloadResilience", dependencies: ["Retry"]),
+        .target(name: "RangeResume", dependencies: ["Retry"]),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "RangeResume"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "ResilienceTesting"],
+            dependencies: ["Retry", "ResilienceTesting", "RangeResume"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

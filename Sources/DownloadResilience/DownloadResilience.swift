@@ -4,3 +4,4 @@
 // utility product (ManualClock, the faulty HTTP server) that only tests, benchmarks and demos
 // should import, so it never ends up linked into an app by accident.
 @_exported import Retry
+@_exported import RangeResume
