@@ -22,7 +22,8 @@ final class NginxServer {
 
     /// Starts nginx serving `root`. With `gzip` on, nginx compresses `.bin` files for clients
     /// that accept it (and then ignores `Range`); off, Range and strong ETags always work.
-    init(serving root: URL, gzip: Bool = false) throws {
+    /// `limitRate` (e.g. `"1m"`) throttles each response (nginx's `limit_rate`).
+    init(serving root: URL, gzip: Bool = false, limitRate: String? = nil) throws {
         guard let executable = Self.executable else { throw NginxError.notInstalled }
         self.root = root
         prefix = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(UUID().uuidString)")
@@ -42,7 +43,8 @@ final class NginxServer {
               fastcgi_temp_path \(prefix.path)/tmp; uwsgi_temp_path \(prefix.path)/tmp; scgi_temp_path \(prefix.path)/tmp;
               types { application/octet-stream bin; }
               sendfile on;
-              server { listen 127.0.0.1:\(port); root \(root.path); gzip \(gzip ? "on" : "off"); gzip_types application/octet-stream; gzip_min_length 1; }
+              server { listen 127.0.0.1:\(port); root \(root.path); gzip \(gzip ? "on" : "off"); gzip_types application/octet-stream; gzip_min_length 1;
+                \(limitRate.map { "limit_rate \($0);" } ?? "") }
             }
             """
             let configURL = prefix.appendingPathComponent("nginx.conf")
