@@ -4,7 +4,11 @@ import RangeResume
 import Glibc
 #endif
 
-/// `RangeResume` figures: SHA-256 throughput against `sha256sum` on the same file in the same run.
+/// `RangeResume` figures, each against a peer on the same file in the same run:
+/// - SHA-256 throughput against `sha256sum`;
+/// - a loopback download from nginx (when installed): `RangeResumer` (hashing on) against
+///   `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, median of `RANGERESUME_BENCH_RUNS`
+///   (default 3) runs each.
 ///
 /// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024).
 enum RangeResumeBenchmarks {
@@ -33,11 +37,109 @@ enum RangeResumeBenchmarks {
         if peerDigest != ours { print("rangeresume: DIGEST MISMATCH ours \(ours ?? "nil") sha256sum \(peerDigest ?? "nil")") }
         report("sha256.\(mebibytes)MiB.throughput", bytes / oursSeconds / 1e6, "MB/s",
                peer: ("sha256sum", peer == nil ? 0 : bytes / peerSeconds / 1e6))
+        await downloads(directory: directory, file: file, mebibytes: mebibytes, digest: ours)
+    }
+
+    /// One measured download: wall seconds, CPU seconds, peak RSS in MiB.
+    struct Sample { var seconds: Double; var cpu: Double; var rssMiB: Double }
+
+    static func downloads(directory: URL, file: URL, mebibytes: Int, digest: String?) async {
+        guard let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("rangeresume.download: skipped, nginx is not installed")
+            return
+        }
+        guard let server = LoopbackNginx(executable: nginx, root: directory) else {
+            print("rangeresume.download: skipped, nginx did not start")
+            return
+        }
+        defer { server.stop() }
+        let url = URL(string: "http://127.0.0.1:\(server.port)/\(file.lastPathComponent)")!
+        let output = directory.appendingPathComponent("download.out")
+        let runs = Int(ProcessInfo.processInfo.environment["RANGERESUME_BENCH_RUNS"] ?? "") ?? 3
+        let bytes = Double(mebibytes) * 1_048_576
+        var ours: [Sample] = [], unhashed: [Sample] = [], curl: [Sample] = [], wget: [Sample] = []
+        for _ in 0..<runs {
+            try? FileManager.default.removeItem(at: output)
+            if let sample = spawnMeasured("/usr/bin/curl", ["-s", "-o", output.path, url.absoluteString]) { curl.append(sample) }
+            try? FileManager.default.removeItem(at: output)
+            if let sample = spawnMeasured("/usr/bin/wget", ["-q", "-O", output.path, url.absoluteString]) { wget.append(sample) }
+            try? FileManager.default.removeItem(at: output)
+            resetPeakRSS()
+            let cpuStart = cpuSeconds()
+            let start = nanos()
+            do {
+                _ = try await RangeResumer().download(from: url, to: output, expectedSHA256: digest)
+                ours.append(Sample(seconds: Double(nanos() - start) / 1e9, cpu: cpuSeconds() - cpuStart, rssMiB: peakRSSMiB()))
+            } catch {
+                print("rangeresume.download: failed: \(error)")
+            }
+            // The same without SHA-256 (no expected hash, computesSHA256 off): the transfer alone.
+            try? FileManager.default.removeItem(at: output)
+            resetPeakRSS()
+            let cpuStart2 = cpuSeconds()
+            let start2 = nanos()
+            do {
+                _ = try await RangeResumer(configuration: .init(computesSHA256: false)).download(from: url, to: output)
+                unhashed.append(Sample(seconds: Double(nanos() - start2) / 1e9, cpu: cpuSeconds() - cpuStart2, rssMiB: peakRSSMiB()))
+            } catch {
+                print("rangeresume.download (no hash): failed: \(error)")
+            }
+        }
+        try? FileManager.default.removeItem(at: output)
+        guard !ours.isEmpty else { return }
+        let name = "rangeresume.download.\(mebibytes)MiB"
+        for (variant, samples) in [("sha256", ours), ("nohash", unhashed)] where !samples.isEmpty {
+            let mine = median(samples)
+            for (peerName, peerSamples) in [("curl", curl), ("wget", wget)] where !peerSamples.isEmpty {
+                let peer = median(peerSamples)
+                report("\(name).\(variant).throughput", bytes / mine.seconds / 1e6, "MB/s", peer: (peerName, bytes / peer.seconds / 1e6))
+                report("\(name).\(variant).cpu", mine.cpu, "CPU-s", peer: (peerName, peer.cpu))
+                report("\(name).\(variant).peak-rss", mine.rssMiB, "MiB", peer: (peerName, peer.rssMiB))
+            }
+        }
+    }
+
+    static func median(_ samples: [Sample]) -> Sample {
+        func mid(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        return Sample(seconds: mid(samples.map(\.seconds)), cpu: mid(samples.map(\.cpu)), rssMiB: mid(samples.map(\.rssMiB)))
+    }
+
+    /// Runs `tool` and measures it through `wait4`'s resource usage.
+    static func spawnMeasured(_ tool: String, _ arguments: [String]) -> Sample? {
+        guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
+        var pid: pid_t = 0
+        let argv = ([tool] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let start = nanos()
+        guard posix_spawn(&pid, tool, nil, nil, argv, environ) == 0 else { return nil }
+        var status: Int32 = 0
+        var usage = rusage()
+        guard wait4(pid, &status, 0, &usage) == pid, status == 0 else { return nil }
+        let seconds = Double(nanos() - start) / 1e9
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Sample(seconds: seconds, cpu: cpu, rssMiB: Double(usage.ru_maxrss) / 1024)
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Resets this process's peak RSS (Linux `clear_refs` 5), so a run's peak is its own.
+    static func resetPeakRSS() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func peakRSSMiB() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
     }
 
     /// Fills `path` with `mebibytes` MiB of pseudo-random bytes (xorshift; content is irrelevant).
     static func writeRandomFile(_ path: String, mebibytes: Int) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)   // readable by nginx workers
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -83,5 +185,46 @@ enum RangeResumeBenchmarks {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// nginx serving a directory on a free loopback port (gzip off), for the download benchmark.
+final class LoopbackNginx {
+    let port: Int
+    private let process: Process
+    private let prefix: URL
+
+    init?(executable: String, root: URL) {
+        prefix = root.appendingPathComponent("nginx")
+        try? FileManager.default.createDirectory(at: prefix.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        port = Int.random(in: 20_000..<60_000)
+        let temp = prefix.appendingPathComponent("tmp").path
+        let config = """
+        worker_processes 1; error_log stderr notice; pid \(prefix.path)/nginx.pid;
+        events { worker_connections 64; }
+        http { access_log off; sendfile on; gzip off; types { application/octet-stream bin; }
+          client_body_temp_path \(temp); proxy_temp_path \(temp); fastcgi_temp_path \(temp);
+          uwsgi_temp_path \(temp); scgi_temp_path \(temp);
+          server { listen 127.0.0.1:\(port); root \(root.path); } }
+        """
+        let configPath = prefix.appendingPathComponent("nginx.conf").path
+        guard (try? config.write(toFile: configPath, atomically: true, encoding: .utf8)) != nil else { return nil }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-p", prefix.path, "-c", configPath, "-g", "daemon off;"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return nil }
+        var log = ""
+        while !log.contains("start worker process") {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { return nil }
+            log += String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
     }
 }

@@ -40,11 +40,17 @@ public struct RangeResumer: Sendable {
         /// `--speed-limit`/`--speed-time`). Default `nil` (off).
         public var minimumSpeed: MinimumSpeed?
         /// Bytes between durable checkpoints (`fsync` of the `.part`, then the sidecar). Bounds
-        /// what a crash costs. Default 8 MiB.
+        /// what a crash costs; each checkpoint waits for the disk, so small values slow fast
+        /// transfers (measured: 8 MiB halves loopback throughput against 64 MiB). Default 64 MiB.
         public var checkpointInterval: Int64
         /// Size of the write buffer: the body reaches the file in batches of this size.
         /// Clamped to 16 KiB...4 MiB. Default 1 MiB.
         public var writeBatchSize: Int
+        /// Most body bytes queued between the HTTP engine and the writer; past it the engine's
+        /// delivery thread blocks. FoundationNetworking keeps reading from the socket meanwhile
+        /// (it has no backpressure), so this bounds our queue, not URLSession's. Default 4 MiB;
+        /// at least ``writeBatchSize``.
+        public var bufferLimit: Int
         /// Abort (and discard the `.part`) when the file would exceed this many bytes. Default
         /// `nil`: the expected length when the caller gives one, else no cap.
         public var maxBytes: Int64?
@@ -74,8 +80,9 @@ public struct RangeResumer: Sendable {
         public init(
             stallTimeout: Duration = .seconds(30),
             minimumSpeed: MinimumSpeed? = nil,
-            checkpointInterval: Int64 = 8 << 20,
+            checkpointInterval: Int64 = 64 << 20,
             writeBatchSize: Int = 1 << 20,
+            bufferLimit: Int = 4 << 20,
             maxBytes: Int64? = nil,
             progressInterval: Duration = .milliseconds(250),
             computesSHA256: Bool = true,
@@ -85,6 +92,7 @@ public struct RangeResumer: Sendable {
             self.minimumSpeed = minimumSpeed
             self.checkpointInterval = max(1, checkpointInterval)
             self.writeBatchSize = min(max(writeBatchSize, 16 << 10), 4 << 20)
+            self.bufferLimit = max(bufferLimit, 16 << 10)
             self.maxBytes = maxBytes
             self.progressInterval = progressInterval
             self.computesSHA256 = computesSHA256

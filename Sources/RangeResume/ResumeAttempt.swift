@@ -26,6 +26,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private var sidecar: ResumeSidecar
     private var hasher = SHA256()
     private var restarts = 0
+    /// Bytes of the `.part` already fed to `hasher`.
+    private var hashedUpTo: Int64 = 0
+
     private var resumedFrom: Int64 = 0
     private var received: Int64 = 0
     private var total: Int64?
@@ -124,6 +127,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         batchCount = 0
         lastCheckpoint = 0
         hasher = SHA256()
+        hashedUpTo = 0
     }
 
     /// Starts writing a fresh body from byte 0 under `validator`: the sidecar is replaced (and the
@@ -140,14 +144,19 @@ final class ResumeAttempt<C: Clock<Duration>> {
         lastCheckpoint = 0
         resumedFrom = 0
         hasher = SHA256()
+        hashedUpTo = 0
     }
 
     /// Sends one request and handles its response.
     private func exchange(_ part: PartFile) async throws -> Outcome {
         let offset = flushed
         let resuming = offset > 0 && sidecar.validator != nil
-        hasher = SHA256()
-        if resuming && hashing { try part.hash(upTo: offset, into: &hasher) }
+        if hashing && hashedUpTo != offset {
+            // Resuming from disk: re-derive the hash of the bytes already there.
+            hasher = SHA256()
+            if resuming { try part.hash(upTo: offset, into: &hasher) }
+            hashedUpTo = resuming ? offset : 0
+        }
         var headers = configuration.additionalHeaders.filter {
             !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
         }
@@ -156,7 +165,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
             headers["Range"] = "bytes=\(offset)-"
             headers["If-Range"] = validator.ifRangeValue
         }
-        let channel = TransportChannel(limit: max(4 << 20, 2 * configuration.writeBatchSize))
+        let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
         transport.start(TransportRequest(url: url, headers: headers), into: channel)
@@ -307,6 +316,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         try part.write(pending, at: flushed)
         if hashing { hasher.update(pending) }
         flushed += Int64(batchCount)
+        hashedUpTo = flushed
         batchCount = 0
     }
 

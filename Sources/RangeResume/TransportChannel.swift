@@ -5,14 +5,20 @@ import Synchronization
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
 ///
-/// Memory stays flat: ``send(_:)`` blocks the producing thread (URLSession's delegate queue, never
-/// a Swift-concurrency thread) while more than `limit` body bytes wait to be consumed, so a slow
-/// disk stalls the delegate queue instead of growing a buffer. ``cancel(_:)`` ends the exchange
+/// Our queue stays bounded: ``send(_:)`` blocks the producing thread (URLSession's delegate queue,
+/// never a Swift-concurrency thread) while more than `limit` body bytes wait to be consumed.
+/// FoundationNetworking does not propagate that to the socket (it keeps reading into its own
+/// operation queue; measured in `Documentation/RangeResume.md`), so total memory is bounded only
+/// while the writer keeps up with the network. Ending the request on overflow and continuing with
+/// `Range` was measured and rejected: a cancelled task keeps delivering tens of MB, wasting
+/// bandwidth and memory. ``cancel(_:)`` ends the exchange
 /// from the consumer's side at once: queued and later events are dropped, a blocked producer is
 /// released, and the engine's cancel handler runs.
 final class TransportChannel: Sendable {
     private struct State {
-        var queue: [TransportEvent] = []
+        /// Pending events from `head` on; consumed slots are set to `nil` at once so their `Data`
+        /// is released even while the producer keeps the queue from ever emptying.
+        var queue: [TransportEvent?] = []
         var head = 0
         var queuedBytes = 0
         var peakQueuedBytes = 0
@@ -24,10 +30,16 @@ final class TransportChannel: Sendable {
         var cancelHandler: (@Sendable () -> Void)?
 
         mutating func pop() -> TransportEvent? {
-            guard head < queue.count else { return nil }
-            let event = queue[head]
+            guard head < queue.count, let event = queue[head] else { return nil }
+            queue[head] = nil
             head += 1
-            if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+            if head == queue.count {
+                queue.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 1024 && head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
             if case .body(let data) = event { queuedBytes -= data.count }
             return event
         }
@@ -67,6 +79,7 @@ final class TransportChannel: Sendable {
 
     /// Enqueues `event`, blocking the calling thread while the queue holds more than ``limit``
     /// body bytes. Call it only from a thread that may block (a delegate `OperationQueue`).
+    /// - Returns: `false` when the event was dropped because the exchange is over.
     @discardableResult
     func send(_ event: TransportEvent) -> Bool {
         enqueue(event, mayBlock: true)

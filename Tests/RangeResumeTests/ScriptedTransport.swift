@@ -13,6 +13,7 @@ final class ScriptedTransport: HTTPTransport {
         case fail(URLError.Code)
         /// No more events: the exchange stays open until the resumer cancels it.
         case stall
+
     }
 
     struct Response: Sendable {
