@@ -6,13 +6,30 @@ import Glibc
 
 /// `RangeResume` figures, each against a peer on the same file in the same run:
 /// - SHA-256 throughput against `sha256sum`;
-/// - a loopback download from nginx (when installed): `RangeResumer` (hashing on) against
-///   `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, median of `RANGERESUME_BENCH_RUNS`
-///   (default 3) runs each.
+/// - a loopback download from nginx (when installed): `RangeResumer` with SHA-256 verification
+///   and without hashing, against `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, each in
+///   its own process measured by GNU `time`, median of `RANGERESUME_BENCH_RUNS` (default 3) runs.
 ///
 /// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024).
 enum RangeResumeBenchmarks {
+    static let childKey = "RANGERESUME_BENCH_CHILD"
+
     static func run() async {
+        if let child = ProcessInfo.processInfo.environment[childKey] {
+            // Child mode (see `downloads`): one download in a fresh process, so its peak RSS is its own.
+            let parts = child.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, let url = URL(string: parts[0]) else { exit(2) }
+            let digest = parts[2].isEmpty ? nil : parts[2]
+            let configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            do {
+                _ = try await RangeResumer(configuration: configuration)
+                    .download(from: url, to: URL(fileURLWithPath: parts[1]), expectedSHA256: digest)
+                exit(0)
+            } catch {
+                print("rangeresume.download: failed: \(error)")
+                exit(1)
+            }
+        }
         let mebibytes = Int(ProcessInfo.processInfo.environment["RANGERESUME_BENCH_MIB"] ?? "") ?? 1024
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("rangeresume-bench-\(getpid())")
@@ -64,25 +81,16 @@ enum RangeResumeBenchmarks {
             try? FileManager.default.removeItem(at: output)
             if let sample = spawnMeasured("/usr/bin/wget", ["-q", "-O", output.path, url.absoluteString]) { wget.append(sample) }
             try? FileManager.default.removeItem(at: output)
-            resetPeakRSS()
-            let cpuStart = cpuSeconds()
-            let start = nanos()
-            do {
-                _ = try await RangeResumer().download(from: url, to: output, expectedSHA256: digest)
-                ours.append(Sample(seconds: Double(nanos() - start) / 1e9, cpu: cpuSeconds() - cpuStart, rssMiB: peakRSSMiB()))
-            } catch {
-                print("rangeresume.download: failed: \(error)")
-            }
-            // The same without SHA-256 (no expected hash, computesSHA256 off): the transfer alone.
-            try? FileManager.default.removeItem(at: output)
-            resetPeakRSS()
-            let cpuStart2 = cpuSeconds()
-            let start2 = nanos()
-            do {
-                _ = try await RangeResumer(configuration: .init(computesSHA256: false)).download(from: url, to: output)
-                unhashed.append(Sample(seconds: Double(nanos() - start2) / 1e9, cpu: cpuSeconds() - cpuStart2, rssMiB: peakRSSMiB()))
-            } catch {
-                print("rangeresume.download (no hash): failed: \(error)")
+            // RangeResumer runs in a child process of this same binary, measured like the peers.
+            let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            for (hash, into) in [(digest, 0), (nil, 1)] {
+                try? FileManager.default.removeItem(at: output)
+                let environment = [childKey: "\(url.absoluteString)|\(output.path)|\(hash ?? "")"]
+                if let sample = spawnMeasured(me, ["rangeresume"], environment: environment) {
+                    if into == 0 { ours.append(sample) } else { unhashed.append(sample) }
+                } else {
+                    print("rangeresume.download: child run failed (hash: \(hash != nil))")
+                }
             }
         }
         try? FileManager.default.removeItem(at: output)
@@ -104,38 +112,28 @@ enum RangeResumeBenchmarks {
         return Sample(seconds: mid(samples.map(\.seconds)), cpu: mid(samples.map(\.cpu)), rssMiB: mid(samples.map(\.rssMiB)))
     }
 
-    /// Runs `tool` and measures it through `wait4`'s resource usage.
-    static func spawnMeasured(_ tool: String, _ arguments: [String]) -> Sample? {
-        guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
-        var pid: pid_t = 0
-        let argv = ([tool] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
+    /// Runs `tool` under `/usr/bin/time` (GNU time) for its wall time, CPU time and peak RSS.
+    ///
+    /// Not `wait4` on a child we spawn: Linux carries the parent's peak RSS into a
+    /// `posix_spawn`ed child's `ru_maxrss`, so every peer would report this process's peak.
+    static func spawnMeasured(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) -> Sample? {
+        let timer = "/usr/bin/time"
+        guard FileManager.default.isExecutableFile(atPath: tool), FileManager.default.isExecutableFile(atPath: timer) else {
+            return nil
+        }
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("rangeresume-time-\(getpid()).txt")
+        defer { try? FileManager.default.removeItem(at: report) }
         let start = nanos()
-        guard posix_spawn(&pid, tool, nil, nil, argv, environ) == 0 else { return nil }
-        var status: Int32 = 0
-        var usage = rusage()
-        guard wait4(pid, &status, 0, &usage) == pid, status == 0 else { return nil }
+        guard runTool(timer, ["-f", "%U %S %M", "-o", report.path, tool] + arguments, environment: environment) != nil else {
+            return nil
+        }
         let seconds = Double(nanos() - start) / 1e9
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-        return Sample(seconds: seconds, cpu: cpu, rssMiB: Double(usage.ru_maxrss) / 1024)
+        let fields = ((try? String(contentsOf: report, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
+        guard fields.count >= 3, let user = Double(fields[fields.count - 3]), let system = Double(fields[fields.count - 2]),
+              let kilobytes = Double(fields[fields.count - 1]) else { return nil }
+        return Sample(seconds: seconds, cpu: user + system, rssMiB: kilobytes / 1024)
     }
 
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// Resets this process's peak RSS (Linux `clear_refs` 5), so a run's peak is its own.
-    static func resetPeakRSS() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-    }
-
-    static func peakRSSMiB() -> Double {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
-    }
 
     /// Fills `path` with `mebibytes` MiB of pseudo-random bytes (xorshift; content is irrelevant).
     static func writeRandomFile(_ path: String, mebibytes: Int) -> Bool {
@@ -173,9 +171,10 @@ enum RangeResumeBenchmarks {
     }
 
     /// Runs `tool` and returns its standard output, or `nil` if it could not run or failed.
-    static func runTool(_ tool: String, _ arguments: [String]) -> String? {
+    static func runTool(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) -> String? {
         guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
         let process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         let pipe = Pipe()
