@@ -24,9 +24,10 @@ final class ResumeAttempt<C: Clock<Duration>> {
 
     private var part: PartFile?
     private var sidecar: ResumeSidecar
-    private var hasher = SHA256()
+    /// Hashes written batches on its own thread (`nil` when hashing is off).
+    private let hashWorker: HashWorker?
     private var restarts = 0
-    /// Bytes of the `.part` already fed to `hasher`.
+    /// Bytes of the `.part` already fed to the hash worker.
     private var hashedUpTo: Int64 = 0
 
     private var resumedFrom: Int64 = 0
@@ -67,10 +68,29 @@ final class ResumeAttempt<C: Clock<Duration>> {
         self.hashing = configuration.computesSHA256 || expectedSHA256 != nil
         self.progress = ProgressReporter(clock: clock, interval: configuration.progressInterval, callback: progress)
         self.sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0, integrityFailures: 0)
-        self.batch = .allocate(byteCount: configuration.writeBatchSize, alignment: 16)
+        if hashing {
+            let worker = HashWorker(batchSize: configuration.writeBatchSize)
+            self.hashWorker = worker
+            self.batch = worker.acquire()
+        } else {
+            self.hashWorker = nil
+            self.batch = .allocate(byteCount: configuration.writeBatchSize, alignment: 16)
+        }
     }
 
-    deinit { batch.deallocate() }
+    deinit {
+        if let hashWorker {
+            hashWorker.release(batch)
+            hashWorker.stop()
+        } else {
+            batch.deallocate()
+        }
+    }
+
+    /// Continues hashing from `state` once the batches already submitted are done.
+    private func resetHash(to state: SHA256 = SHA256()) {
+        hashWorker?.reset(to: state)
+    }
 
     private var position: Int64 { flushed + Int64(batchCount) }
     private var cap: Int64? { configuration.maxBytes ?? expectedLength }
@@ -126,7 +146,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         flushed = 0
         batchCount = 0
         lastCheckpoint = 0
-        hasher = SHA256()
+        resetHash()
         hashedUpTo = 0
     }
 
@@ -143,7 +163,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         batchCount = 0
         lastCheckpoint = 0
         resumedFrom = 0
-        hasher = SHA256()
+        resetHash()
         hashedUpTo = 0
     }
 
@@ -153,8 +173,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
         let resuming = offset > 0 && sidecar.validator != nil
         if hashing && hashedUpTo != offset {
             // Resuming from disk: re-derive the hash of the bytes already there.
-            hasher = SHA256()
-            if resuming { try part.hash(upTo: offset, into: &hasher) }
+            var derived = SHA256()
+            if resuming { try part.hash(upTo: offset, into: &derived) }
+            resetHash(to: derived)
             hashedUpTo = resuming ? offset : 0
         }
         var headers = configuration.additionalHeaders.filter {
@@ -309,12 +330,14 @@ final class ResumeAttempt<C: Clock<Duration>> {
         }
     }
 
-    /// Writes the batch buffer to the `.part` and feeds it to the hasher.
+    /// Writes the batch buffer to the `.part` and hands it to the hash worker.
     private func flush(_ part: PartFile) throws {
         guard batchCount > 0 else { return }
-        let pending = UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount)
-        try part.write(pending, at: flushed)
-        if hashing { hasher.update(pending) }
+        try part.write(UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount), at: flushed)
+        if let hashWorker {
+            hashWorker.submit(batch, count: batchCount)
+            batch = hashWorker.acquire()
+        }
         flushed += Int64(batchCount)
         hashedUpTo = flushed
         batchCount = 0
@@ -336,12 +359,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
             try integrityFailure(part, .length(expected: expectedLength, actual: length))
         }
         var digest: String?
-        if hashing {
-            if resumedFrom > 0 && received == 0 {
-                // 416 "already complete": re-derive the whole hash from disk.
-                hasher = SHA256()
-                try part.hash(upTo: length, into: &hasher)
-            }
+        if let hashWorker {
+            // Covers bytes re-derived from disk on resume (all of them after a 416) plus the batches.
+            var hasher = hashWorker.drain()
             digest = hasher.finalizeHex()
         }
         if let expectedSHA256, let digest, digest != expectedSHA256 {
