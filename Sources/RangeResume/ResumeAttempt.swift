@@ -200,7 +200,14 @@ final class ResumeAttempt<C: Clock<Duration>> {
 
     private func respond(_ part: PartFile, channel: TransportChannel, watchdog: TransferWatchdog<C>,
                          offset: Int64) async throws -> Outcome {
-        guard let first = try await channel.next(), case .head(let head) = first else {
+        let first: TransportEvent?
+        do {
+            first = try await channel.next()
+        } catch let error as URLError where error.code == .badServerResponse {
+            // e.g. libcurl's "Empty reply from server": the connection closed before a head.
+            throw RangeResumeError.invalidResponse("no response head: \(error.localizedDescription)")
+        }
+        guard let first, case .head(let head) = first else {
             throw RangeResumeError.invalidResponse("no response head")
         }
         watchdog.touch(bytes: 0, at: clock.now)

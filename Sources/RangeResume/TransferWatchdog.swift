@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Watches a running exchange on the injected clock and cancels it with
 /// ``RangeResumeError/stalled(timeout:)`` when no byte arrived for the stall timeout, or with
@@ -10,7 +9,7 @@ final class TransferWatchdog<C: Clock<Duration>>: Sendable {
         var bytes: Int64 = 0
     }
 
-    private let state: Mutex<State>
+    private let state: ThreadLock<State>
     private let clock: C
     private let stallTimeout: Duration
     private let minimumSpeed: RangeResumer.Configuration.MinimumSpeed?
@@ -19,7 +18,7 @@ final class TransferWatchdog<C: Clock<Duration>>: Sendable {
         self.clock = clock
         self.stallTimeout = stallTimeout
         self.minimumSpeed = minimumSpeed
-        self.state = Mutex(State(lastActivity: clock.now))
+        self.state = ThreadLock(State(lastActivity: clock.now))
     }
 
     /// Records that `bytes` more arrived at `instant`.

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
@@ -45,7 +44,7 @@ final class TransportChannel: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = ThreadLock(State())
     private let space = DispatchSemaphore(value: 0)
     /// Body bytes that may wait in the queue before ``send(_:)`` blocks.
     let limit: Int

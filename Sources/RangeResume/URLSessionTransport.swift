@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -47,11 +46,11 @@ struct URLSessionTransport: HTTPTransport {
 /// Forwards one data task's callbacks into a ``TransportChannel``.
 ///
 /// `Sendable` without `@unchecked`: its stored properties are immutable and Sendable (the refused
-/// redirect sits in a `Mutex`).
+/// redirect sits in a ``ThreadLock``).
 final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let channel: TransportChannel
     private let originalURL: URL
-    private let refusedRedirect = Mutex<URL?>(nil)
+    private let refusedRedirect = ThreadLock<URL?>(nil)
 
     /// Response header fields copied into the head, read with `value(forHTTPHeaderField:)`
     /// (FoundationNetworking's `allHeaderFields` renames e.g. `ETag` to `Etag`).
