@@ -58,21 +58,6 @@ final class PartFile {
 
     func setMode(_ mode: mode_t) { _ = fchmod(descriptor, mode) }
 
-    /// Feeds bytes `0..<length` of the file to `hasher` (re-deriving the hash after a resume).
-    func hash(upTo length: Int64, into hasher: inout SHA256) throws(RangeResumeError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var offset: Int64 = 0
-        while offset < length {
-            let want = Int(min(Int64(buffer.count), length - offset))
-            let count = pread(descriptor, buffer.baseAddress, want, off_t(offset))
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw .fileSystem(operation: "pread", path: path, errno: count == 0 ? EIO : errno) }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            offset += Int64(count)
-        }
-    }
-
     func close() {
         if descriptor >= 0 { _ = systemClose(descriptor) }
         descriptor = -1

@@ -24,11 +24,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
 
     private var part: PartFile?
     private var sidecar: ResumeSidecar
-    /// Hashes written batches on its own thread (`nil` when hashing is off).
-    private let hashWorker: HashWorker?
+    /// Hashes the written `.part` on its own thread (`nil` when hashing is off).
+    private var fileHasher: FileHasher?
     private var restarts = 0
-    /// Bytes of the `.part` already fed to the hash worker.
-    private var hashedUpTo: Int64 = 0
 
     private var resumedFrom: Int64 = 0
     private var received: Int64 = 0
@@ -68,28 +66,12 @@ final class ResumeAttempt<C: Clock<Duration>> {
         self.hashing = configuration.computesSHA256 || expectedSHA256 != nil
         self.progress = ProgressReporter(clock: clock, interval: configuration.progressInterval, callback: progress)
         self.sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0, integrityFailures: 0)
-        if hashing {
-            let worker = HashWorker(batchSize: configuration.writeBatchSize)
-            self.hashWorker = worker
-            self.batch = worker.acquire()
-        } else {
-            self.hashWorker = nil
-            self.batch = .allocate(byteCount: configuration.writeBatchSize, alignment: 16)
-        }
+        self.batch = .allocate(byteCount: configuration.writeBatchSize, alignment: 16)
     }
 
     deinit {
-        if let hashWorker {
-            hashWorker.release(batch)
-            hashWorker.stop()
-        } else {
-            batch.deallocate()
-        }
-    }
-
-    /// Continues hashing from `state` once the batches already submitted are done.
-    private func resetHash(to state: SHA256 = SHA256()) {
-        hashWorker?.reset(to: state)
+        fileHasher?.stop()
+        batch.deallocate()
     }
 
     private var position: Int64 { flushed + Int64(batchCount) }
@@ -106,6 +88,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         let part = try PartFile(path: partPath)
         self.part = part
         defer { part.close() }
+        if hashing { fileHasher = try FileHasher(path: partPath) }
         try loadResumeState(part)
         while true {
             switch try await exchange(part) {
@@ -142,12 +125,11 @@ final class ResumeAttempt<C: Clock<Duration>> {
         sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0,
                                 integrityFailures: sidecar.integrityFailures)
         try sidecar.save(to: metaPath)
+        fileHasher?.reset()
         try part.truncate(to: 0)
         flushed = 0
         batchCount = 0
         lastCheckpoint = 0
-        resetHash()
-        hashedUpTo = 0
     }
 
     /// Starts writing a fresh body from byte 0 under `validator`: the sidecar is replaced (and the
@@ -158,26 +140,22 @@ final class ResumeAttempt<C: Clock<Duration>> {
                                 integrityFailures: sidecar.integrityFailures)
         try sidecar.save(to: metaPath)
         FileSystem.syncDirectory(directory)
+        fileHasher?.reset()
         try part.truncate(to: 0)
         flushed = 0
         batchCount = 0
         lastCheckpoint = 0
         resumedFrom = 0
-        resetHash()
-        hashedUpTo = 0
     }
 
     /// Sends one request and handles its response.
     private func exchange(_ part: PartFile) async throws -> Outcome {
         let offset = flushed
         let resuming = offset > 0 && sidecar.validator != nil
-        if hashing && hashedUpTo != offset {
-            // Resuming from disk: re-derive the hash of the bytes already there.
-            var derived = SHA256()
-            if resuming { try part.hash(upTo: offset, into: &derived) }
-            resetHash(to: derived)
-            hashedUpTo = resuming ? offset : 0
-        }
+        // Hash from byte 0 of what is on disk; after a resume, the hasher re-reads the kept prefix
+        // in the background while the rest downloads.
+        fileHasher?.reset()
+        fileHasher?.advance(to: resuming ? offset : 0)
         var headers = configuration.additionalHeaders.filter {
             !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
         }
@@ -337,16 +315,12 @@ final class ResumeAttempt<C: Clock<Duration>> {
         }
     }
 
-    /// Writes the batch buffer to the `.part` and hands it to the hash worker.
+    /// Writes the batch buffer to the `.part` and lets the hasher follow.
     private func flush(_ part: PartFile) throws {
         guard batchCount > 0 else { return }
         try part.write(UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount), at: flushed)
-        if let hashWorker {
-            hashWorker.submit(batch, count: batchCount)
-            batch = hashWorker.acquire()
-        }
         flushed += Int64(batchCount)
-        hashedUpTo = flushed
+        fileHasher?.advance(to: flushed)
         batchCount = 0
     }
 
@@ -366,9 +340,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
             try integrityFailure(part, .length(expected: expectedLength, actual: length))
         }
         var digest: String?
-        if let hashWorker {
-            // Covers bytes re-derived from disk on resume (all of them after a 416) plus the batches.
-            var hasher = hashWorker.drain()
+        if let fileHasher {
+            // Covers every byte of the .part as written (all of it re-read after a 416).
+            var hasher = try fileHasher.drain()
             digest = hasher.finalizeHex()
         }
         if let expectedSHA256, let digest, digest != expectedSHA256 {
