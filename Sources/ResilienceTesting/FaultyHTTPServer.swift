@@ -43,7 +43,8 @@ import Foundation
 /// - ``stop()`` closes the listening socket and every connection (stalled and trickling ones
 ///   included), and joins every server thread before it returns; it is idempotent and is also
 ///   called when the server is deinitialized. Afterwards, connecting to ``port`` is refused.
-/// - `Sendable`: all state is behind one `Mutex`; any thread or task may call any method.
+/// - `Sendable`: all state is behind one lock (an `NSLock`: `Synchronization.Mutex` is invisible
+///   to ThreadSanitizer on Linux); any thread or task may call any method.
 public final class FaultyHTTPServer: Sendable {
     private let core: HTTPServerCore
 

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +10,8 @@ import Darwin
 #endif
 
 /// The engine behind ``FaultyHTTPServer``: the listening socket, the accept thread, one thread
-/// per connection, and all shared state in one `Mutex`.
+/// per connection, and all shared state in one ``LockedState`` (an `NSLock`, which
+/// ThreadSanitizer understands, unlike `Synchronization.Mutex` on Linux).
 ///
 /// Threads are never cancelled or killed: `stop()` flags the state, writes to a wake pipe that
 /// every blocking `poll` also watches, and shuts down the live sockets (which fails blocked
@@ -21,12 +22,12 @@ final class HTTPServerCore: Sendable {
     /// Body chunk size for sending and for reading files.
     static let chunkSize = 64 * 1024
 
-    private struct Watcher {
+    private struct Watcher: Sendable {
         let count: Int
         let continuation: CheckedContinuation<Void, Never>
     }
 
-    private struct State {
+    private struct State: Sendable {
         var stopping = false
         var resources: [String: HTTPResource] = [:]
         var validatorChanges = 0
@@ -57,9 +58,9 @@ final class HTTPServerCore: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let now: @Sendable () -> Date
-    private let state = Mutex(State())
+    private let state = LockedState(State())
     /// Held for the whole of `stop()`, so concurrent callers all return after the shutdown.
-    private let stopGate = Mutex(false)
+    private let stopGate = LockedState(false)
 
     init(now: @escaping @Sendable () -> Date) throws(FaultyHTTPServerError) {
         self.now = now
