@@ -131,6 +131,13 @@ public final class FaultyHTTPServer: Sendable {
         return resource
     }
 
+    /// Answers every request for `path` with `status` (default `302`) and `Location: <location>`
+    /// (sent verbatim: absolute like `https://host/x` or relative like `/other`). A redirect takes
+    /// precedence over a resource at the same path and is never faulted. Pass `nil` to remove it.
+    public func setRedirect(from path: String, to location: String?, status: Int = 302) {
+        core.setRedirect(from: Self.normalized(path), to: location, status: status)
+    }
+
     /// Stops serving `path` (later requests get `404`).
     public func removeResource(at path: String) {
         core.setResource(nil, at: Self.normalized(path))
