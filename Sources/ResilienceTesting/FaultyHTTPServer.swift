@@ -43,7 +43,8 @@ import Foundation
 /// - ``stop()`` closes the listening socket and every connection (stalled and trickling ones
 ///   included), and joins every server thread before it returns; it is idempotent and is also
 ///   called when the server is deinitialized. Afterwards, connecting to ``port`` is refused.
-/// - `Sendable`: all state is behind one `Mutex`; any thread or task may call any method.
+/// - `Sendable`: all state is behind one lock (an `NSLock`: `Synchronization.Mutex` is invisible
+///   to ThreadSanitizer on Linux); any thread or task may call any method.
 public final class FaultyHTTPServer: Sendable {
     private let core: HTTPServerCore
 
@@ -128,6 +129,13 @@ public final class FaultyHTTPServer: Sendable {
         let resource = try HTTPResource(fileAt: fileURL, etag: etag, lastModified: lastModified, contentType: contentType)
         setResource(resource, at: path)
         return resource
+    }
+
+    /// Answers every request for `path` with `status` (default `302`) and `Location: <location>`
+    /// (sent verbatim: absolute like `https://host/x` or relative like `/other`). A redirect takes
+    /// precedence over a resource at the same path and is never faulted. Pass `nil` to remove it.
+    public func setRedirect(from path: String, to location: String?, status: Int = 302) {
+        core.setRedirect(from: Self.normalized(path), to: location, status: status)
     }
 
     /// Stops serving `path` (later requests get `404`).

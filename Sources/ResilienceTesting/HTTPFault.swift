@@ -1,8 +1,10 @@
 /// A misbehaviour that ``FaultyHTTPServer`` applies to one response.
 ///
-/// Faults apply only to requests for registered resources (a `404` is never faulted). Byte
-/// counts are **body** bytes: the status line and header fields are always sent whole (except for
-/// ``status(_:)`` and ``tooManyRequests(retryAfter:)``, which replace the response).
+/// Faults apply only to requests for registered resources (a `404` or a registered redirect is
+/// never faulted). Byte counts are **body** bytes: the status line and header fields are always
+/// sent whole, except for the faults that replace the response (``status(_:)``,
+/// ``tooManyRequests(retryAfter:)``, ``serviceUnavailable(retryAfter:)``,
+/// ``redirect(status:location:)``) or send none (``closeWithoutResponse``).
 ///
 /// Every response is sent with `Connection: close`, so a fault never affects a later request
 /// except ``changeETag``, which changes the resource's validators for good.
@@ -34,6 +36,13 @@ public enum HTTPFault: Sendable, Hashable, CustomStringConvertible {
     case contentEncoding(String)
     /// Sends the response without `Content-Length`: the body ends when the connection closes.
     case omitContentLength
+    /// Sends the body with the byte at absolute offset `atOffset` of the resource inverted
+    /// (XOR 0xFF), if the response's range covers it; everything else (status, length,
+    /// validators) is normal. Tests integrity checks: only a hash notices.
+    case corruptByte(atOffset: Int)
+    /// Replaces the response with `status` (e.g. `302`) and `Location: <location>` (verbatim,
+    /// e.g. `https://example.com/x` or `/other`).
+    case redirect(status: Int, location: String)
     /// Ignores `Range` and `If-Range`: answers `200 OK` with the full body.
     case ignoreRange
     /// Gives the resource a new `ETag` and a later `Last-Modified` before this request is
@@ -59,6 +68,8 @@ public enum HTTPFault: Sendable, Hashable, CustomStringConvertible {
         case .serviceUnavailable(let retryAfter): "serviceUnavailable(retryAfter: \(retryAfter))"
         case .contentEncoding(let value): "contentEncoding(\(value))"
         case .omitContentLength: "omitContentLength"
+        case .corruptByte(let offset): "corruptByte(atOffset: \(offset))"
+        case .redirect(let status, let location): "redirect(status: \(status), location: \(location))"
         case .status(let code): "status(\(code))"
         case .tooManyRequests(let retryAfter): "tooManyRequests(retryAfter: \(retryAfter))"
         case .ignoreRange: "ignoreRange"

@@ -38,6 +38,8 @@ struct HTTPResponsePlan: Sendable {
     /// Body length announced and (without a fault) sent. Zero for `HEAD`.
     var bodyLength: Int64 = 0
     var delivery: Delivery = .normal
+    /// Absolute offset in the body whose byte is sent inverted (`HTTPFault.corruptByte`).
+    var corruptOffset: Int64?
     /// Whether to half-close and drain the socket after sending (error responses to requests
     /// that may still have unread bytes: malformed, too large, unsupported method).
     var lingers = false
@@ -61,6 +63,11 @@ struct HTTPResponsePlan: Sendable {
         switch status {
         case 200: "OK"
         case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 303: "See Other"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
         case 400: "Bad Request"
         case 403: "Forbidden"
         case 404: "Not Found"

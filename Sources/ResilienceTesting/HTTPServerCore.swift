@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +10,8 @@ import Darwin
 #endif
 
 /// The engine behind ``FaultyHTTPServer``: the listening socket, the accept thread, one thread
-/// per connection, and all shared state in one `Mutex`.
+/// per connection, and all shared state in one ``LockedState`` (an `NSLock`, which
+/// ThreadSanitizer understands, unlike `Synchronization.Mutex` on Linux).
 ///
 /// Threads are never cancelled or killed: `stop()` flags the state, writes to a wake pipe that
 /// every blocking `poll` also watches, and shuts down the live sockets (which fails blocked
@@ -21,14 +22,15 @@ final class HTTPServerCore: Sendable {
     /// Body chunk size for sending and for reading files.
     static let chunkSize = 64 * 1024
 
-    private struct Watcher {
+    private struct Watcher: Sendable {
         let count: Int
         let continuation: CheckedContinuation<Void, Never>
     }
 
-    private struct State {
+    private struct State: Sendable {
         var stopping = false
         var resources: [String: HTTPResource] = [:]
+        var redirects: [String: (status: Int, location: String)] = [:]
         var validatorChanges = 0
         var scripts: [String: FaultScript] = [:]
         var globalScript = FaultScript()
@@ -57,9 +59,9 @@ final class HTTPServerCore: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let now: @Sendable () -> Date
-    private let state = Mutex(State())
+    private let state = LockedState(State())
     /// Held for the whole of `stop()`, so concurrent callers all return after the shutdown.
-    private let stopGate = Mutex(false)
+    private let stopGate = LockedState(false)
 
     init(now: @escaping @Sendable () -> Date) throws(FaultyHTTPServerError) {
         self.now = now
@@ -123,6 +125,10 @@ final class HTTPServerCore: Sendable {
 
     func setResource(_ resource: HTTPResource?, at path: String) {
         state.withLock { $0.resources[path] = resource }
+    }
+
+    func setRedirect(from path: String, to location: String?, status: Int) {
+        state.withLock { $0.redirects[path] = location.map { (status, $0) } }
     }
 
     func resource(at path: String) -> HTTPResource? {
@@ -395,6 +401,12 @@ final class HTTPServerCore: Sendable {
         state.withLock { state in
             let path = head.path
             let isHead = head.method == "HEAD"
+            if let redirect = state.redirects[path] {
+                return simpleResponse(
+                    redirect.status, text: "Moved to \(redirect.location)\n",
+                    extraFields: [("Location", redirect.location)], isHead: isHead,
+                    head: head, fault: nil, in: &state)
+            }
             guard var resource = state.resources[path] else {
                 return simpleResponse(404, text: "Not Found\n", isHead: isHead, head: head, fault: nil, in: &state)
             }
@@ -423,6 +435,11 @@ final class HTTPServerCore: Sendable {
                 return simpleResponse(
                     503, text: "Injected fault: service unavailable\n",
                     extraFields: [("Retry-After", retryAfter)], isHead: isHead,
+                    head: head, fault: fault, in: &state)
+            case .redirect(let status, let location):
+                return simpleResponse(
+                    status, text: "Injected fault: redirect to \(location)\n",
+                    extraFields: [("Location", location)], isHead: isHead,
                     head: head, fault: fault, in: &state)
             case .closeWithoutResponse:
                 var plan = HTTPResponsePlan(status: 0, headerFields: [], source: nil)
@@ -508,6 +525,7 @@ final class HTTPServerCore: Sendable {
                 plan.headerFields.append(("Content-Encoding", value))
             case .omitContentLength:
                 plan.headerFields.removeAll { $0.0 == "Content-Length" }
+            case .corruptByte(let offset): plan.corruptOffset = Int64(offset)
             case .resetAfter(let bytes): plan.delivery = .reset(after: Int64(max(0, bytes)))
             case .dropAfter(let bytes): plan.delivery = .drop(after: Int64(max(0, bytes)))
             case .stallAfterHeaders: plan.delivery = .stall(after: 0)
@@ -565,18 +583,27 @@ final class HTTPServerCore: Sendable {
         while sent < count {
             let size = Int(min(chunk, count - sent))
             let position = plan.offset + sent
+            /// Sends one chunk, flipping the corrupted byte if it falls inside.
+            func sendChunk(_ raw: UnsafeRawBufferPointer) -> Bool {
+                guard let corrupt = plan.corruptOffset, corrupt >= position, corrupt < position + Int64(size) else {
+                    return POSIXSocket.sendAll(fd, raw)
+                }
+                var copy = [UInt8](raw)
+                copy[Int(corrupt - position)] ^= 0xFF
+                return POSIXSocket.sendAll(fd, copy)
+            }
             let ok: Bool
             switch source {
             case .bytes(let bytes):
                 ok = bytes.withUnsafeBytes { raw in
-                    POSIXSocket.sendAll(fd, UnsafeRawBufferPointer(rebasing: raw[Int(position)..<Int(position) + size]))
+                    sendChunk(UnsafeRawBufferPointer(rebasing: raw[Int(position)..<Int(position) + size]))
                 }
             case .file(let descriptor):
                 let read = buffer.withUnsafeMutableBytes { raw in
                     Self.readFully(descriptor, into: raw, count: size, at: position)
                 }
                 ok = read == size && buffer.withUnsafeBytes { raw in
-                    POSIXSocket.sendAll(fd, UnsafeRawBufferPointer(rebasing: raw[..<size]))
+                    sendChunk(UnsafeRawBufferPointer(rebasing: raw[..<size]))
                 }
             }
             guard ok else { return sent }

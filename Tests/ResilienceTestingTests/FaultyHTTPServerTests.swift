@@ -343,6 +343,59 @@ struct FaultyHTTPServerFaultTests {
         #expect(unframed.ending == .eof)
     }
 
+    @Test func corruptByteFlipsExactlyOneByte() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        let resource = server.serve(body, at: "/f")
+        server.enqueueFaults([.corruptByte(atOffset: 700), .corruptByte(atOffset: 5)], for: "/f")
+        let corrupted = try RawHTTPClient.request(port: server.port, "GET", "/f")
+        #expect(corrupted.status == 200)
+        #expect(corrupted["ETag"] == resource.etag)
+        var expected = body
+        expected[700] ^= 0xFF
+        #expect(corrupted.body == expected)
+        // Offset 5 lies outside the requested range: the range arrives intact.
+        let ranged = try RawHTTPClient.request(port: server.port, "GET", "/f", fields: [("Range", "bytes=10-")])
+        #expect(ranged.body == Array(body[10...]))
+    }
+
+    @Test func corruptByteInFileBody() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faulty-\(UUID().uuidString).bin")
+        let content = sampleBytes(200_000, seed: 3)
+        try Data(content).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        try server.serveFile(at: file, as: "/f")
+        server.enqueueFaults([.corruptByte(atOffset: 150_000)], for: "/f")
+        let response = try RawHTTPClient.request(port: server.port, "GET", "/f", fields: [("Range", "bytes=100000-")])
+        var expected = Array(content[100_000...])
+        expected[50_000] ^= 0xFF
+        expectSameBytes(response.body, expected)
+    }
+
+    @Test func redirects() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        server.serve(body, at: "/f")
+        server.setRedirect(from: "/old", to: "/f")
+        server.setRedirect(from: "/perm", to: "http://example.invalid/x", status: 308)
+        server.enqueueFaults([.redirect(status: 307, location: "/elsewhere")], for: "/f")
+        let moved = try RawHTTPClient.request(port: server.port, "GET", "/old", fields: [("Range", "bytes=1-")])
+        #expect(moved.status == 302)
+        #expect(moved["Location"] == "/f")
+        let permanent = try RawHTTPClient.request(port: server.port, "GET", "/perm")
+        #expect(permanent.status == 308)
+        #expect(permanent["Location"] == "http://example.invalid/x")
+        let injected = try RawHTTPClient.request(port: server.port, "GET", "/f")
+        #expect(injected.status == 307)
+        #expect(injected["Location"] == "/elsewhere")
+        server.setRedirect(from: "/old", to: nil)
+        #expect(try RawHTTPClient.request(port: server.port, "GET", "/old").status == 404)
+        #expect(server.requests.map(\.status) == [302, 308, 307, 404])
+        #expect(server.requests[0].range == "bytes=1-")
+    }
+
     @Test func ignoreRangeSendsFullBody() throws {
         let server = try FaultyHTTPServer()
         defer { server.stop() }
@@ -505,14 +558,14 @@ struct FaultyHTTPServerLifecycleTests {
         server.serve(sampleBytes(10), at: "/f")
         server.enqueueFaults([.stallAfterHeaders], for: "/f")
         let waiter = Task { await server.requests(atLeast: 1) }
-        let client = Task.detached {
-            try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 5_000)
+        let client = Task {
+            try await onThread { try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 5_000) }
         }
         let seen = await waiter.value
         #expect(seen.first?.fault == .stallAfterHeaders)
         server.stop()  // releases the stalled client well before its 5 s timeout
         let response = try await client.value
-        #expect(response.ending == .eof || response.ending == .failed(ECONNRESET))
+        #expect(response.ending == .eof || response.ending == .failed(ECONNRESET), "\(response.ending)")
         #expect(await server.requests(atLeast: 5).count == 1)  // returns at once after stop
     }
 

@@ -143,3 +143,12 @@ enum RawHTTPClient {
         return RawHTTPResponse(status: status, fields: fields, body: Array(data[(end + 4)...]), ending: ending)
     }
 }
+
+/// Runs blocking `work` on its own thread and awaits its result. Blocking socket calls must not
+/// run on the cooperative pool when the test needs that pool to make progress (e.g. to call
+/// `stop()` while the client waits): with two cores the pool has two threads.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
