@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "JobStores", targets: ["JobStores"]),
         .library(name: "Downloads", targets: ["Downloads"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "RangeResume", targets: ["RangeResume"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -22,14 +23,18 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "Semaphore"),
         .target(name: "JobStores"),
-        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores"]),
+        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
         .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
-        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "Downloads"]),
+        .target(name: "RangeResume", dependencies: ["Retry"]),
+        .target(
+            name: "DownloadResilience",
+            dependencies: ["Retry", "Semaphore", "JobStores", "Downloads", "RangeResume"]
+        ),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "Semaphore", "JobStores", "ResilienceTesting"],
+            dependencies: ["Retry", "Semaphore", "JobStores", "ResilienceTesting", "RangeResume"],
             path: "Benchmarks"
         ),
 
@@ -45,6 +50,7 @@ let package = Package(
             dependencies: ["Downloads", "ResilienceTesting", "SharedDownloadChild"]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)
         .executableTarget(
