@@ -47,7 +47,9 @@ let package = Package(
         ),
         .testTarget(
             name: "DownloadsTests",
-            dependencies: ["Downloads", "ResilienceTesting", "SharedDownloadChild"]
+            dependencies: [
+                "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
+            ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
         .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),

@@ -1,0 +1,501 @@
+import Foundation
+import JobStores
+import RangeResume
+import Retry
+import Semaphore
+import Synchronization
+
+/// A persistent, resumable download queue composed from the package's parts: any
+/// ``JobStores/JobStore`` holds the jobs, an `AsyncSemaphore` bounds concurrency (globally and
+/// optionally per host), a ``Retry/RetryPolicy`` decides retries, and a `RangeResumer` makes each
+/// attempt, resuming the `.part` file the previous attempt — or a crashed process — left behind.
+///
+/// ```swift
+/// let store = try FileJournalJobStore(path: journalPath)
+/// let queue = DownloadQueue(store: store)
+/// try await queue.start()                       // re-drives jobs a crashed run left behind
+/// let id = try await queue.enqueue(url: url, destination: file, expectedSHA256: digest)
+/// for await event in queue.events {
+///     if case .completed(id, let result) = event { print(result.sha256 ?? ""); break }
+/// }
+/// await queue.stop(graceful: true)
+/// ```
+///
+/// ### How it runs
+/// - ``start()`` sweeps expired leases (`recoverExpiredLeases`): jobs a dead process left
+///   `running` become due again and resume from their `.part` and sidecar.
+/// - A dispatcher claims due jobs while a permit is free. When nothing is due it reads the store
+///   once, then sleeps on the injected clock until the earliest `nextAttemptAt` (or an expiring
+///   foreign lease) — or until an `enqueue`, `cancel` or finished attempt wakes it. It never
+///   polls the store in a loop.
+/// - While an attempt runs, its lease is renewed every
+///   ``DownloadQueueConfiguration/leaseRenewalInterval`` (and the bytes written so far are
+///   recorded). If renewal finds the lease lost, the attempt is abandoned.
+/// - A transient failure is persisted with `scheduleRetry` at the policy's delay (a server's
+///   `Retry-After` honoured); a permanent one, or one past the attempts or time budget, with
+///   `fail` and the error's description.
+/// - Cancelling removes `<destination>.part` and its sidecar unless
+///   ``DownloadQueueConfiguration/keepsPartialFilesOnCancel`` is set.
+///
+/// ### Guarantees
+/// - A destination is downloaded by at most one job at a time: `enqueue` of a destination that
+///   already has a non-terminal job returns that job's id.
+/// - A job is `completed` only after `RangeResumer` renamed the verified file into place (length
+///   and, when given, SHA-256), so after a crash a `completed` job's file is whole.
+/// - After a crash, work since the resumer's last checkpoint is fetched again — never spliced —
+///   and the job's attempt count (persisted in the store) includes the interrupted attempt.
+///
+/// Time: retry waits and lease renewals sleep on `clock`; the wall time written to the store
+/// comes from `now`. Transfers (stall detection, progress throttling) run on `transferClock`,
+/// real time by default, so a test can drive `clock` by hand while bytes flow.
+public actor DownloadQueue {
+    /// The store holding every job of this queue (and possibly of other queues and processes).
+    public nonisolated let store: any JobStore
+    /// The settings this queue runs with.
+    public nonisolated let configuration: DownloadQueueConfiguration
+    /// Events about jobs, in order. One consumer; finished by ``stop(graceful:)``. Unbounded:
+    /// progress is throttled, and a consumer that stops reading only costs memory.
+    public nonisolated let events: AsyncStream<DownloadQueueEvent>
+
+    private nonisolated let eventSink: AsyncStream<DownloadQueueEvent>.Continuation
+    private nonisolated let clock: any Clock<Duration>
+    private nonisolated let transferClock: any Clock<Duration>
+    private nonisolated let now: @Sendable () -> Date
+    private nonisolated let resumer: RangeResumer
+    private nonisolated let permits: AsyncSemaphore
+    private nonisolated let wakeStream: AsyncStream<Void>
+    private nonisolated let wakeSink: AsyncStream<Void>.Continuation
+
+    private enum Phase { case idle, running, stopping(graceful: Bool), stopped }
+
+    private var phase = Phase.idle
+    private var dispatcher: Task<Void, Never>?
+    private var workers: [UUID: Task<Void, Never>] = [:]
+    private var cancelRequests: Set<UUID> = []
+    private var hostPermits: [String: AsyncSemaphore] = [:]
+    private var random = SystemRandomNumberGenerator()
+
+    /// Creates a stopped queue over `store`; call ``start()`` to begin downloading.
+    ///
+    /// - Parameters:
+    ///   - store: where jobs live; a persistent one (``JobStores/FileJournalJobStore``) makes the
+    ///     queue survive crashes.
+    ///   - configuration: concurrency, retry policy, leases, resumer settings.
+    ///   - clock: the clock retry waits and lease renewals sleep on. Default `ContinuousClock()`.
+    ///   - transferClock: the clock each `RangeResumer` attempt measures stalls, slow transfers
+    ///     and progress intervals on. Default `ContinuousClock()`.
+    ///   - now: the wall time written to the store and compared with `nextAttemptAt`. Default
+    ///     `Date()`; tests pass `{ manualClock.date }`.
+    public init(
+        store: any JobStore,
+        configuration: DownloadQueueConfiguration = DownloadQueueConfiguration(),
+        clock: some Clock<Duration> = ContinuousClock(),
+        transferClock: some Clock<Duration> = ContinuousClock(),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.transferClock = transferClock
+        self.now = now
+        self.resumer = RangeResumer(configuration: configuration.resumer)
+        self.permits = AsyncSemaphore(permits: configuration.maxConcurrentDownloads)
+        (events, eventSink) = AsyncStream.makeStream(of: DownloadQueueEvent.self)
+        (wakeStream, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    deinit {
+        eventSink.finish()
+        wakeSink.finish()
+    }
+
+    // MARK: Lifecycle
+
+    /// Sweeps expired leases (re-driving the jobs a crashed process left `running`) and starts
+    /// dispatching. Does nothing if the queue is already running.
+    /// - Throws: the store's error if the sweep fails (the queue stays stopped);
+    ///   ``DownloadQueueError/stopped`` after ``stop(graceful:)``.
+    public func start() async throws {
+        switch phase {
+        case .running: return
+        case .stopping, .stopped: throw DownloadQueueError.stopped
+        case .idle: break
+        }
+        let recovered = try await store.recoverExpiredLeases(now: now())
+        guard case .idle = phase else { return }
+        for id in recovered { eventSink.yield(.recovered(id: id)) }
+        phase = .running
+        dispatcher = Task { await self.dispatch() }
+    }
+
+    /// Stops the queue and finishes ``events``.
+    ///
+    /// - `graceful: true`: claims no new job and waits for the running attempts to end normally.
+    /// - `graceful: false`: also cancels the running attempts; each is checkpointed and put back
+    ///   in the store as due now (the interrupted attempt counts towards `maxAttempts`), to be
+    ///   resumed by the next queue over the same store.
+    ///
+    /// Returns when no attempt of this queue is running any more. A stopped queue cannot be
+    /// started again.
+    public func stop(graceful: Bool) async {
+        switch phase {
+        case .stopped, .stopping: return
+        case .idle:
+            phase = .stopped
+            eventSink.finish()
+            return
+        case .running: break
+        }
+        phase = .stopping(graceful: graceful)
+        dispatcher?.cancel()
+        await dispatcher?.value
+        dispatcher = nil
+        if !graceful { for worker in workers.values { worker.cancel() } }
+        while let (_, worker) = workers.first {
+            await worker.value
+        }
+        phase = .stopped
+        eventSink.finish()
+    }
+
+    // MARK: Jobs
+
+    /// Adds a download, or returns the id of the non-terminal job that already targets
+    /// `destination` (nothing is downloaded twice).
+    ///
+    /// - Parameters:
+    ///   - url: an `http`/`https` URL.
+    ///   - destination: a `file:` URL; its directory must exist when the attempt runs. The
+    ///     download writes `<destination>.part` and `<destination>.part.meta` next to it.
+    ///   - expectedLength: the exact size in bytes, when known (checked, and the byte cap).
+    ///   - expectedSHA256: 64 hex digits, when known; the job completes only if it matches.
+    ///   - priority: higher runs first; ties go to the oldest job. Default 0.
+    ///   - maxAttempts: default the retry policy's `maxAttempts`.
+    ///   - notBefore: the earliest wall time of the first attempt; default now.
+    ///   - metadata: small caller data stored with the job.
+    /// - Returns: the job's id.
+    /// - Throws: ``DownloadQueueError/invalidDestination(_:)``; the store's `JobStoreError`.
+    @discardableResult
+    public func enqueue(
+        url: URL, destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
+        priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:]
+    ) async throws -> UUID {
+        guard destination.isFileURL else { throw DownloadQueueError.invalidDestination(destination.absoluteString) }
+        let job = DownloadJob(
+            url: url, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,
+            expectedSHA256: expectedSHA256?.lowercased(), priority: priority,
+            maxAttempts: maxAttempts ?? configuration.retryPolicy.maxAttempts, notBefore: notBefore, metadata: metadata)
+        let id = try await store.enqueue(job, now: now())
+        if id == job.id { eventSink.yield(.enqueued(id: id)) }
+        wakeSink.yield()
+        return id
+    }
+
+    /// Cancels a job: it becomes `cancelled` in the store, a running attempt of this queue is
+    /// stopped, and its `.part` and sidecar are removed (unless
+    /// ``DownloadQueueConfiguration/keepsPartialFilesOnCancel``). A job running in another
+    /// process stops at that process's next lease renewal.
+    /// - Throws: `JobStoreError.illegalTransition` if the job already ended;
+    ///   `JobStoreError.unknownJob` for an unknown id.
+    public func cancel(_ id: UUID) async throws {
+        guard let job = try await store.job(id: id) else { throw JobStoreError.unknownJob(id) }
+        try await store.cancel(id: id, now: now())
+        if let worker = workers[id] {
+            cancelRequests.insert(id)
+            worker.cancel()   // the worker removes the files once the attempt has stopped writing
+        } else {
+            removePartialFiles(of: job)
+            eventSink.yield(.cancelled(id: id))
+        }
+        wakeSink.yield()
+    }
+
+    /// The job with this id as the store has it now, or `nil`.
+    public func job(_ id: UUID) async throws -> DownloadJob? {
+        try await store.job(id: id)
+    }
+
+    /// The jobs matching `query`, oldest first (see ``JobStores/JobStore/jobs(matching:)``).
+    public func jobs(matching query: JobQuery = .all) async throws -> [DownloadJob] {
+        try await store.jobs(matching: query)
+    }
+
+    // MARK: Dispatcher
+
+    private var isRunning: Bool {
+        if case .running = phase { return true }
+        return false
+    }
+
+    /// Claims due jobs while permits are free; otherwise sleeps until the next due time or a wake.
+    private func dispatch() async {
+        var wakes = wakeStream.makeAsyncIterator()
+        var claimTime: Date?   // a timer fired for this due time: claim as of it (see below)
+        while isRunning && !Task.isCancelled {
+            do { try await permits.acquire() } catch { return }
+            guard isRunning else { permits.release(); return }
+            let job: DownloadJob?
+            var claimFailed = false
+            do {
+                // A timer set from a wall-clock difference may fire a microsecond early; claiming
+                // as of the due time it waited for keeps that from becoming a busy loop.
+                let at = max(now(), claimTime ?? .distantPast)
+                claimTime = nil
+                job = try await store.claimNext(owner: configuration.owner, leaseFor: configuration.leaseDuration, now: at)
+            } catch {
+                job = nil
+                claimFailed = true
+            }
+            if let job {
+                launch(job)
+                continue
+            }
+            permits.release()
+            if claimFailed {
+                // The store failed (e.g. I/O): try again after a renewal interval, not at once.
+                do { try await clock.sleep(for: configuration.leaseRenewalInterval) } catch { return }
+                continue
+            }
+            claimTime = await waitForWork(&wakes)
+        }
+    }
+
+    /// Sleeps until the earliest due time in the store or a wake signal. Returns the due time if
+    /// the timer fired, `nil` if a signal came first.
+    private func waitForWork(_ wakes: inout AsyncStream<Void>.Iterator) async -> Date? {
+        let pending = (try? await store.jobs(matching: JobQuery(states: [.pending, .retrying, .running]))) ?? []
+        let owner = configuration.owner
+        let due = pending.compactMap { job -> Date? in
+            job.state == .running ? (job.leaseOwner == owner ? nil : job.leaseExpiresAt) : job.nextAttemptAt
+        }.min()
+        var timer: Task<Void, Never>?
+        var firedAt: Date?
+        if let due {
+            let delay = Duration.rounded(seconds: due.timeIntervalSince(now()))
+            if delay == .zero { return due }
+            let clock = self.clock, sink = wakeSink
+            let fired = AtomicFlag()
+            timer = Task {
+                guard (try? await clock.sleep(for: delay)) != nil else { return }
+                fired.set()
+                sink.yield()
+            }
+            _ = await wakes.next(isolation: self)
+            timer?.cancel()
+            await timer?.value
+            if fired.isSet { firedAt = due }
+        } else {
+            _ = await wakes.next(isolation: self)
+        }
+        return firedAt
+    }
+
+    private func launch(_ job: DownloadJob) {
+        let worker = Task { await self.work(on: job) }
+        workers[job.id] = worker
+    }
+
+    private func finished(_ id: UUID) {
+        workers[id] = nil
+        cancelRequests.remove(id)
+        wakeSink.yield()
+    }
+
+    private func takeCancelRequest(_ id: UUID) -> Bool {
+        cancelRequests.remove(id) != nil
+    }
+
+    private var isStoppingAbruptly: Bool {
+        if case .stopping(graceful: false) = phase { return true }
+        return false
+    }
+
+    private func hostSemaphore(for url: URL) -> AsyncSemaphore? {
+        guard let limit = configuration.maxConcurrentDownloadsPerHost else { return nil }
+        let host = url.host ?? ""
+        if let semaphore = hostPermits[host] { return semaphore }
+        let semaphore = AsyncSemaphore(permits: limit)
+        hostPermits[host] = semaphore
+        return semaphore
+    }
+
+    private func retryDecision(for error: any Error, job: DownloadJob, at date: Date) -> RetrySchedule {
+        RetrySchedule.decide(for: error, job: job, policy: configuration.retryPolicy, now: date, using: &random)
+    }
+
+    // MARK: Worker
+
+    /// Runs one attempt of a claimed job and records its outcome. Holds one global permit.
+    private nonisolated func work(on job: DownloadJob) async {
+        defer { permits.release() }
+        eventSink.yield(.started(id: job.id, attempt: job.attempts))
+        let outcome = await attempt(job, hostLimit: await hostSemaphore(for: job.url))
+        await record(outcome, of: job)
+        await finished(job.id)
+    }
+
+    /// The download with its lease renewal alongside: whichever ends first ends the other.
+    private nonisolated func attempt(_ job: DownloadJob, hostLimit: AsyncSemaphore?) async -> Result<DownloadResult, any Error> {
+        let latest = ProgressCell()
+        let destination = URL(fileURLWithPath: job.destination)
+        return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
+            group.addTask { [resumer, transferClock, eventSink] in
+                do {
+                    if let hostLimit { try await hostLimit.acquire() }
+                    defer { hostLimit?.release() }
+                    let result = try await resumer.download(
+                        from: job.url, to: destination, expectedLength: job.expectedLength,
+                        expectedSHA256: job.expectedSHA256, clock: transferClock
+                    ) { progress in
+                        latest.store(progress)
+                        eventSink.yield(.progress(id: job.id, progress))
+                    }
+                    return .success(result)
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask { [self] in
+                do {
+                    try await renewLease(of: job, reporting: latest)
+                    return nil
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .failure(error)
+                }
+            }
+            var outcome: Result<DownloadResult, any Error>?
+            while outcome == nil, let next = await group.next() {
+                outcome = next
+                group.cancelAll()
+            }
+            return outcome ?? .failure(CancellationError())
+        }
+    }
+
+    /// Renews the lease and records progress every renewal interval until cancelled.
+    /// - Throws: `JobStoreError.leaseLost` when the job was cancelled or taken over.
+    private nonisolated func renewLease(of job: DownloadJob, reporting latest: ProgressCell) async throws {
+        var reported: Int64 = -1
+        while true {
+            try await clock.sleep(for: configuration.leaseRenewalInterval)
+            do {
+                try await store.renewLease(id: job.id, owner: configuration.owner,
+                                           leaseFor: configuration.leaseDuration, now: now())
+                if let (bytes, total) = latest.load(), bytes != reported {
+                    try await store.recordProgress(id: job.id, owner: configuration.owner, bytesDone: bytes,
+                                                   bytesTotal: total, now: now())
+                    reported = bytes
+                }
+            } catch let error as JobStoreError {
+                if case .leaseLost = error { throw error }
+                // Another store failure (e.g. I/O): keep downloading and try again next time.
+            }
+        }
+    }
+
+    /// Persists the attempt's outcome and emits the matching event.
+    private nonisolated func record(_ outcome: Result<DownloadResult, any Error>, of job: DownloadJob) async {
+        let owner = configuration.owner
+        switch outcome {
+        case .success(let result):
+            do {
+                try await store.complete(id: job.id, owner: owner, now: now())
+                eventSink.yield(.completed(id: job.id, result))
+            } catch {
+                // Cancelled or taken over while finishing: the file is complete either way.
+                await reportLostJob(job, cleanUp: false)
+            }
+        case .failure(let error):
+            if await takeCancelRequest(job.id) {
+                removePartialFiles(of: job)
+                eventSink.yield(.cancelled(id: job.id))
+                return
+            }
+            if Task.isCancelled || error is CancellationError || error is JobStoreError {
+                if Task.isCancelled, await isStoppingAbruptly {
+                    let failure = JobFailure(message: "interrupted: the download queue was stopped", isRetryable: true)
+                    _ = try? await store.scheduleRetry(id: job.id, owner: owner, at: now(), error: failure, now: now())
+                    return
+                }
+                await reportLostJob(job, cleanUp: true)
+                return
+            }
+            let date = now()
+            let failure = JobFailure(message: String(describing: error), isRetryable: false)
+            switch await retryDecision(for: error, job: job, at: date) {
+            case .retry(let delay):
+                let due = date.addingTimeInterval(delay.seconds)
+                let retryable = JobFailure(message: failure.message, isRetryable: true)
+                do {
+                    let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable, now: date)
+                    if updated.state == .failed {
+                        eventSink.yield(.failed(id: job.id, updated.lastError ?? retryable))
+                    } else {
+                        eventSink.yield(.retryScheduled(id: job.id, attempt: job.attempts, at: due, error: retryable))
+                    }
+                } catch {
+                    await reportLostJob(job, cleanUp: true)
+                }
+            case .giveUp(let isRetryable):
+                let final = JobFailure(message: failure.message, isRetryable: isRetryable)
+                do {
+                    try await store.fail(id: job.id, owner: owner, error: final, now: date)
+                    eventSink.yield(.failed(id: job.id, final))
+                } catch {
+                    await reportLostJob(job, cleanUp: true)
+                }
+            }
+        }
+    }
+
+    /// The store refused this queue's update: the job was cancelled (clean up, report
+    /// `cancelled`) or another worker holds it now (report `leaseLost`, touch nothing).
+    private nonisolated func reportLostJob(_ job: DownloadJob, cleanUp: Bool) async {
+        let current = try? await store.job(id: job.id)
+        if current?.state == .cancelled {
+            if cleanUp { removePartialFiles(of: job) }
+            eventSink.yield(.cancelled(id: job.id))
+        } else {
+            eventSink.yield(.leaseLost(id: job.id))
+        }
+    }
+
+    private nonisolated func removePartialFiles(of job: DownloadJob) {
+        guard !configuration.keepsPartialFilesOnCancel else { return }
+        let destination = URL(fileURLWithPath: job.destination)
+        for file in [RangeResumer.partFileURL(for: destination), RangeResumer.sidecarURL(for: destination)] {
+            try? FileManager.default.removeItem(at: file)
+        }
+    }
+}
+
+/// The latest progress of a running attempt, written by the resumer's callback and read by the
+/// lease renewal. Atomics rather than a `Mutex`, which ThreadSanitizer cannot see on Linux.
+final class ProgressCell: Sendable {
+    private let bytes = Atomic<Int64>(-1)
+    private let total = Atomic<Int64>(-1)
+
+    func store(_ progress: DownloadProgress) {
+        total.store(progress.totalBytes ?? -1, ordering: .relaxed)
+        bytes.store(progress.bytes, ordering: .releasing)
+    }
+
+    /// `(bytes, total)`, or `nil` before the first snapshot. The pair may mix two consecutive
+    /// snapshots; the total does not change within an attempt.
+    func load() -> (Int64, Int64?)? {
+        let done = bytes.load(ordering: .acquiring)
+        guard done >= 0 else { return nil }
+        let total = total.load(ordering: .relaxed)
+        return (done, total >= 0 ? total : nil)
+    }
+}
+
+/// A flag set once by one task and read by another.
+final class AtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

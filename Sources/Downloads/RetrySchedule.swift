@@ -1,0 +1,54 @@
+import Foundation
+import JobStores
+import Retry
+
+/// The persisted counterpart of `retry`'s loop decision: given the error of a job's attempt,
+/// either the wall time of its next attempt or the reason to give up.
+///
+/// `retry` keeps its attempt count and elapsed time in memory; a ``DownloadQueue`` keeps them in
+/// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same ``Retry/RetryPolicy``
+/// parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`, budget) one attempt at a time.
+enum RetrySchedule: Sendable, Equatable {
+    /// Retry after `delay` (from the policy's backoff or the server's `Retry-After`).
+    case retry(after: Duration)
+    /// Give up; `isRetryable` says whether the error itself was transient (then attempts or the
+    /// time budget ran out).
+    case giveUp(isRetryable: Bool)
+
+    /// Decides for a job whose attempt number `job.attempts` failed with `error` at wall time `now`.
+    static func decide(
+        for error: any Error, job: DownloadJob, policy: RetryPolicy, now: Date,
+        using generator: inout some RandomNumberGenerator
+    ) -> RetrySchedule {
+        let delay: Duration
+        switch policy.classifier.classify(error, now: now) {
+        case .stop:
+            return .giveUp(isRetryable: false)
+        case .retryAfter(let requested) where policy.maxRetryAfter > .zero:
+            delay = min(max(requested, .zero), policy.maxRetryAfter)
+        case .retry, .retryAfter:
+            delay = policy.backoff.delay(forRetry: job.attempts, previous: nil, using: &generator)
+        }
+        if job.attempts >= job.maxAttempts { return .giveUp(isRetryable: true) }
+        if let maxElapsed = policy.maxElapsed,
+           now.timeIntervalSince(job.createdAt) + delay.seconds > maxElapsed.seconds {
+            return .giveUp(isRetryable: true)
+        }
+        if let budget = policy.budget, !budget.tryWithdraw() { return .giveUp(isRetryable: true) }
+        return .retry(after: delay)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
+
+    /// `interval` seconds rounded to the nearest microsecond (wall-clock `Date` arithmetic is
+    /// only that precise), never negative.
+    static func rounded(seconds interval: TimeInterval) -> Duration {
+        guard interval > 0 else { return .zero }
+        return .microseconds(Int64((interval * 1e6).rounded()))
+    }
+}
