@@ -206,6 +206,41 @@ struct FaultyServerIntegrationTests {
         guard case .tooSlow = try #require(error) else { Issue.record("expected tooSlow, got \(String(describing: error))"); return }
     }
 
+    @Test func corruptedByteIsAnIntegrityErrorRetriedOnceFromZero() async throws {
+        let fixture = try Fixture(); defer { fixture.tearDown() }
+        fixture.server.enqueueFaults([.corruptByte(atOffset: 12_345)], for: "/file.bin")
+        let digest = SHA256.hex(of: fixture.body)
+        let result = try await retry(Self.immediateRetries) { _ in
+            try await RangeResumer().download(from: fixture.url, to: fixture.destination, expectedSHA256: digest)
+        }
+        #expect(result.sha256 == digest && result.resumedFrom == 0 && fileData(fixture.destination) == fixture.data)
+        #expect(fixture.server.requests(for: "/file.bin").map(\.range) == [nil, nil])
+        // Corrupt every time: the second failure is permanent, and retry stops there.
+        let other = fixture.dir.file("other.bin")
+        fixture.server.enqueueFaults([.corruptByte(atOffset: 1), .corruptByte(atOffset: 1), .corruptByte(atOffset: 1)], for: "/file.bin")
+        let error = await #expect(throws: IntegrityError.self) {
+            try await retry(Self.immediateRetries) { _ in
+                try await RangeResumer().download(from: fixture.url, to: other, expectedSHA256: digest)
+            }
+        }
+        #expect(error?.isPermanent == true)
+        #expect(fixture.server.requests(for: "/file.bin").count == 4)
+        #expect(!FileManager.default.fileExists(atPath: other.path))
+        #expect(!FileManager.default.fileExists(atPath: RangeResumer.sidecarURL(for: other).path))
+    }
+
+    @Test func sameSchemeRedirectIsFollowedAndCarriesTheRange() async throws {
+        let fixture = try Fixture(); defer { fixture.tearDown() }
+        fixture.server.setRedirect(from: "/old.bin", to: "/file.bin")
+        fixture.server.enqueueFaults([.dropAfter(bytes: 90_000)], for: "/file.bin")
+        let result = try await retry(Self.immediateRetries) { _ in
+            try await RangeResumer().download(from: fixture.server.url(for: "/old.bin"), to: fixture.destination)
+        }
+        #expect(fileData(fixture.destination) == fixture.data && result.resumedFrom == 90_000)
+        let followed = fixture.server.requests(for: "/file.bin")
+        #expect(followed.count == 2 && followed[1].range == "bytes=90000-" && followed[1].ifRange == fixture.resource.etag)
+    }
+
     /// The issue's chaos test at full size: 200 downloads of a 4 MiB random file through a server
     /// that faults 30 % of requests, driven by `retry`. Stalls and trickles are left out (they
     /// need real time); every other fault kind is in. Every result must be byte-identical to the
