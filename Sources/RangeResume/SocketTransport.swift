@@ -25,7 +25,7 @@ struct SocketTransport: HTTPTransport {
 }
 
 /// One request on its own thread.
-private struct SocketExchange {
+struct SocketExchange {
     let request: TransportRequest
     let channel: TransportChannel
 
