@@ -5,9 +5,9 @@ import Glibc
 #endif
 
 /// `RangeResume` figures, each against a peer on the same file in the same run:
-/// - SHA-256 throughput against `sha256sum`;
-/// - a loopback download from nginx (when installed): `RangeResumer` with SHA-256 verification
-///   and without hashing, against `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, each in
+/// - SHA-256 throughput against `sha256sum` (median of three alternating runs each);
+/// - a loopback download from nginx (when installed): `RangeResumer` (URLSession engine and POSIX
+///   socket engine, each with SHA-256 verification and without hashing) against `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, each in
 ///   its own process measured by GNU `time`, median of `RANGERESUME_BENCH_RUNS` (default 3) runs.
 ///
 /// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024).
@@ -18,11 +18,12 @@ enum RangeResumeBenchmarks {
         if let child = ProcessInfo.processInfo.environment[childKey] {
             // Child mode (see `downloads`): one download in a fresh process, so its peak RSS is its own.
             let parts = child.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 3, let url = URL(string: parts[0]) else { exit(2) }
+            guard parts.count == 4, let url = URL(string: parts[0]) else { exit(2) }
             let digest = parts[2].isEmpty ? nil : parts[2]
             let configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            let engine: RangeResumer.Engine = parts[3] == "sockets" ? .posixSockets : .urlSession
             do {
-                _ = try await RangeResumer(configuration: configuration)
+                _ = try await RangeResumer(configuration: configuration, engine: engine)
                     .download(from: url, to: URL(fileURLWithPath: parts[1]), expectedSHA256: digest)
                 exit(0)
             } catch {
@@ -42,14 +43,20 @@ enum RangeResumeBenchmarks {
         }
         let bytes = Double(mebibytes) * 1_048_576
 
-        // Warm the page cache once so both sides read from memory.
+        // Warm the page cache once so both sides read from memory, then alternate the two, three
+        // times each, and compare medians (the machine is shared and noisy).
         _ = hashFile(file.path)
-        let start = nanos()
-        let ours = hashFile(file.path)
-        let oursSeconds = Double(nanos() - start) / 1e9
-        let peerStart = nanos()
-        let peer = runTool("/usr/bin/sha256sum", [file.path])
-        let peerSeconds = Double(nanos() - peerStart) / 1e9
+        var oursTimes: [Double] = [], peerTimes: [Double] = []
+        var ours: String?, peer: String?
+        for _ in 0..<3 {
+            let start = nanos()
+            ours = hashFile(file.path)
+            oursTimes.append(Double(nanos() - start) / 1e9)
+            let peerStart = nanos()
+            peer = runTool("/usr/bin/sha256sum", [file.path])
+            peerTimes.append(Double(nanos() - peerStart) / 1e9)
+        }
+        let oursSeconds = oursTimes.sorted()[1], peerSeconds = peerTimes.sorted()[1]
         let peerDigest = peer.map { String($0.prefix(64)) }
         if peerDigest != ours { print("rangeresume: DIGEST MISMATCH ours \(ours ?? "nil") sha256sum \(peerDigest ?? "nil")") }
         report("sha256.\(mebibytes)MiB.throughput", bytes / oursSeconds / 1e6, "MB/s",
@@ -74,7 +81,9 @@ enum RangeResumeBenchmarks {
         let output = directory.appendingPathComponent("download.out")
         let runs = Int(ProcessInfo.processInfo.environment["RANGERESUME_BENCH_RUNS"] ?? "") ?? 3
         let bytes = Double(mebibytes) * 1_048_576
-        var ours: [Sample] = [], unhashed: [Sample] = [], curl: [Sample] = [], wget: [Sample] = []
+        let variants = ["urlsession.sha256", "urlsession.nohash", "sockets.sha256", "sockets.nohash"]
+        var samples: [String: [Sample]] = [:]
+        var curl: [Sample] = [], wget: [Sample] = []
         for _ in 0..<runs {
             try? FileManager.default.removeItem(at: output)
             if let sample = spawnMeasured("/usr/bin/curl", ["-s", "-o", output.path, url.absoluteString]) { curl.append(sample) }
@@ -83,21 +92,23 @@ enum RangeResumeBenchmarks {
             try? FileManager.default.removeItem(at: output)
             // RangeResumer runs in a child process of this same binary, measured like the peers.
             let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            for (hash, into) in [(digest, 0), (nil, 1)] {
+            for variant in variants {
                 try? FileManager.default.removeItem(at: output)
-                let environment = [childKey: "\(url.absoluteString)|\(output.path)|\(hash ?? "")"]
+                let hash = variant.hasSuffix("sha256") ? digest : nil
+                let engine = variant.hasPrefix("sockets") ? "sockets" : "urlsession"
+                let environment = [childKey: "\(url.absoluteString)|\(output.path)|\(hash ?? "")|\(engine)"]
                 if let sample = spawnMeasured(me, ["rangeresume"], environment: environment) {
-                    if into == 0 { ours.append(sample) } else { unhashed.append(sample) }
+                    samples[variant, default: []].append(sample)
                 } else {
-                    print("rangeresume.download: child run failed (hash: \(hash != nil))")
+                    print("rangeresume.download: child run failed (\(variant))")
                 }
             }
         }
         try? FileManager.default.removeItem(at: output)
-        guard !ours.isEmpty else { return }
-        let name = "rangeresume.download.\(mebibytes)MiB"
-        for (variant, samples) in [("sha256", ours), ("nohash", unhashed)] where !samples.isEmpty {
-            let mine = median(samples)
+        let name = "dl\(mebibytes)M"
+        for variant in variants {
+            guard let runs = samples[variant], !runs.isEmpty else { continue }
+            let mine = median(runs)
             for (peerName, peerSamples) in [("curl", curl), ("wget", wget)] where !peerSamples.isEmpty {
                 let peer = median(peerSamples)
                 report("\(name).\(variant).throughput", bytes / mine.seconds / 1e6, "MB/s", peer: (peerName, bytes / peer.seconds / 1e6))

@@ -6,7 +6,8 @@ import Retry
 /// from byte 0. **Retryable once from zero, then permanent:** the first failure for a destination
 /// is recorded in its sidecar (`integrity-failures=1`); if the download from zero fails
 /// verification again, ``isPermanent`` is `true` and ``retryDecision`` is `.stop`. A successful
-/// download removes the sidecar and with it the count.
+/// download, and the permanent failure itself, remove the sidecar and with it the count, so a
+/// later call starts over.
 public struct IntegrityError: Error, Sendable, Hashable, RetryClassifiable, CustomStringConvertible {
     /// What did not match.
     public enum Mismatch: Sendable, Hashable {

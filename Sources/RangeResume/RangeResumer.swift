@@ -100,13 +100,28 @@ public struct RangeResumer: Sendable {
         }
     }
 
+    /// The HTTP engine a resumer drives.
+    public enum Engine: Sendable, Hashable {
+        /// URLSession (FoundationNetworking on Linux): `http` and `https`, redirects followed
+        /// (except `https` → `http`). No backpressure on Linux: while the disk or the hasher is
+        /// slower than the network, URLSession buffers the difference in memory.
+        case urlSession
+        /// The package's own HTTP/1.1 client on POSIX sockets: plain `http` only, no redirects
+        /// followed, no chunked bodies — but real backpressure (the socket is read only as fast as
+        /// the file is written), so memory stays flat at any speed.
+        case posixSockets
+    }
+
     /// The configuration of every download this resumer makes.
     public let configuration: Configuration
     let transport: any HTTPTransport
 
-    /// Creates a resumer that downloads with URLSession (FoundationNetworking on Linux).
-    public init(configuration: Configuration = Configuration()) {
-        self.init(configuration: configuration, transport: URLSessionTransport())
+    /// Creates a resumer that downloads with `engine` (default URLSession; FoundationNetworking on Linux).
+    public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession) {
+        switch engine {
+        case .urlSession: self.init(configuration: configuration, transport: URLSessionTransport())
+        case .posixSockets: self.init(configuration: configuration, transport: SocketTransport())
+        }
     }
 
     init(configuration: Configuration, transport: any HTTPTransport) {

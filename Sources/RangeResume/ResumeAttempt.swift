@@ -360,13 +360,18 @@ final class ResumeAttempt<C: Clock<Duration>> {
     }
 
     /// Deletes the `.part`, counts the failure in the sidecar and throws ``IntegrityError``.
+    /// A permanent failure deletes the sidecar too: a later call starts over with one retry.
     private func integrityFailure(_ part: PartFile, _ mismatch: IntegrityError.Mismatch) throws -> Never {
         let permanent = sidecar.integrityFailures >= 1
         part.close()
         FileSystem.remove(partPath)
-        sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0,
-                                integrityFailures: sidecar.integrityFailures + 1)
-        try? sidecar.save(to: metaPath)
+        if permanent {
+            FileSystem.remove(metaPath)
+        } else {
+            sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0,
+                                    integrityFailures: sidecar.integrityFailures + 1)
+            try? sidecar.save(to: metaPath)
+        }
         FileSystem.syncDirectory(directory)
         throw IntegrityError(mismatch: mismatch, isPermanent: permanent)
     }

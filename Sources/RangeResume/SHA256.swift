@@ -118,10 +118,10 @@ public struct SHA256: Sendable {
                        _ e: UInt32, _ f: UInt32, _ g: UInt32, _ h: inout UInt32,
                        _ k: UInt32, _ w: UInt32) {
         let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
-        let ch = (e & f) ^ (~e & g)
+        let ch = g ^ (e & (f ^ g))            // (e & f) ^ (~e & g), one operation fewer
         let t1 = h &+ s1 &+ ch &+ k &+ w
         let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
-        let maj = (a & b) ^ (a & c) ^ (b & c)
+        let maj = (a & b) ^ (c & (a ^ b))     // (a & b) ^ (a & c) ^ (b & c), one fewer
         d = d &+ t1
         h = t1 &+ s0 &+ maj
     }

@@ -61,17 +61,17 @@ struct NginxIntegrationTests {
         }
     }
 
-    @Test func freshDownloadMatchesAndSendsIdentity() async throws {
+    @Test(arguments: [RangeResumer.Engine.urlSession, .posixSockets]) func freshDownloadMatchesAndSendsIdentity(engine: RangeResumer.Engine) async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         let destination = fixture.work.file("out.bin")
-        let result = try await RangeResumer().download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
+        let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
         #expect(result.sha256 == fixture.digest && result.length == Int64(Self.size))
         #expect(fileData(destination) == fixture.data)
         let log = fixture.server.accessLog
         #expect(log.count == 1 && log[0].hasPrefix("200 \"-\" \"-\" \"identity\""), "\(log)")
     }
 
-    @Test func resumesAfterCutsAtRandomOffsetsWithNginxETag() async throws {
+    @Test(arguments: [RangeResumer.Engine.urlSession, .posixSockets]) func resumesAfterCutsAtRandomOffsetsWithNginxETag(engine: RangeResumer.Engine) async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         let etag = try await fixture.etag()
         #expect(!etag.hasPrefix("W/"))
@@ -80,7 +80,7 @@ struct NginxIntegrationTests {
             let destination = fixture.work.file("out-\(round).bin")
             let offset = Int.random(in: 1..<Self.size, using: &random)
             try fixture.leavePart(destination, durable: offset, junk: Int.random(in: 0...4096, using: &random), etag: etag)
-            let result = try await RangeResumer().download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
+            let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
             #expect(result.resumedFrom == Int64(offset) && result.bytesReceived == Int64(Self.size - offset))
             #expect(fileData(destination) == fixture.data)
             let line = fixture.server.accessLog.last ?? ""
@@ -89,21 +89,21 @@ struct NginxIntegrationTests {
         }
     }
 
-    @Test func status416AtEndOfFileCompletesWithoutBody() async throws {
+    @Test(arguments: [RangeResumer.Engine.urlSession, .posixSockets]) func status416AtEndOfFileCompletesWithoutBody(engine: RangeResumer.Engine) async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         let destination = fixture.work.file("out.bin")
         try fixture.leavePart(destination, durable: Self.size, etag: try await fixture.etag())
-        let result = try await RangeResumer().download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
+        let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
         #expect(result.bytesReceived == 0 && result.resumedFrom == Int64(Self.size))
         #expect(fixture.server.accessLog.last?.hasPrefix("416 \"bytes=\(Self.size)-\"") == true)
         #expect(fileData(destination) == fixture.data)
     }
 
-    @Test func staleValidatorMakesNginxSend200AndWeRestart() async throws {
+    @Test(arguments: [RangeResumer.Engine.urlSession, .posixSockets]) func staleValidatorMakesNginxSend200AndWeRestart(engine: RangeResumer.Engine) async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         let destination = fixture.work.file("out.bin")
         try fixture.leavePart(destination, durable: 1000, etag: "\"stale-etag\"")
-        let result = try await RangeResumer().download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
+        let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: destination, expectedSHA256: fixture.digest)
         #expect(result.restarts == 1 && result.resumedFrom == 0)
         #expect(fixture.server.accessLog.last?.hasPrefix("200 \"bytes=1000-\"") == true)
         #expect(fileData(destination) == fixture.data)

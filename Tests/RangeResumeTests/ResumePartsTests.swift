@@ -86,6 +86,20 @@ struct ResumePartsTests {
         await #expect(throws: RangeResumeError.stalled(timeout: .seconds(1))) { _ = try await channel.next() }
     }
 
+    @Test func socketEngineParsesResponseHeads() throws {
+        let url = URL(string: "http://example.test/x")!
+        let text = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 5-9/10\r\nETag:  \"a\" \r\nVary: a\r\nVary: b\r\n\r\nBODY"
+        let bytes = Array(text.utf8)
+        let end = try #require(SocketExchange.headEnd(bytes))
+        #expect(Array(bytes[end...]) == Array("BODY".utf8))
+        let head = try #require(SocketExchange.parseHead(Array(bytes[..<end]), url: url))
+        #expect(head.status == 206 && head["content-range"] == "bytes 5-9/10" && head["ETag"] == "\"a\"" && head["vary"] == "a, b")
+        #expect(SocketExchange.headEnd(Array("HTTP/1.1 200 OK\r\n".utf8)) == nil)
+        for bad in ["HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 abc\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 999 X\r\n\r\n"] {
+            #expect(SocketExchange.parseHead(Array(bad.utf8), url: url) == nil, "\(bad)")
+        }
+    }
+
     @Test func httpsToHttpRedirectIsRefused() throws {
         let channel = TransportChannel()
         let delegate = SessionDelegate(channel: channel, originalURL: URL(string: "https://example.test/a")!)

@@ -203,7 +203,7 @@ struct ResumeStateMachineTests {
         let dir = try TemporaryDirectory(); defer { dir.cleanup() }
         let destination = dir.file("out.bin")
         let wrong = String(repeating: "0", count: 64)
-        let transport = ScriptedTransport([origin.full(), origin.full(), origin.full()])
+        let transport = ScriptedTransport([origin.full(), origin.full(), origin.full(), origin.full()])
         let first = await #expect(throws: IntegrityError.self) {
             try await resumer(transport).download(from: url, to: destination, expectedSHA256: wrong)
         }
@@ -215,6 +215,11 @@ struct ResumeStateMachineTests {
         }
         #expect(second?.isPermanent == true && second?.retryDecision == .stop)
         #expect(second?.mismatch == .sha256(expected: wrong, actual: SHA256.hex(of: origin.body)))
+        // The permanent failure resets the count: a later call gets its one retry again.
+        let third = await #expect(throws: IntegrityError.self) {
+            try await resumer(transport).download(from: url, to: destination, expectedSHA256: wrong)
+        }
+        #expect(third?.isPermanent == false)
         // A success clears the count.
         _ = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
         #expect(!FileManager.default.fileExists(atPath: RangeResumer.sidecarURL(for: destination).path))
