@@ -49,6 +49,7 @@ let package = Package(
             name: "DownloadsTests",
             dependencies: [
                 "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
+                "DownloadQueueChild",
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
@@ -64,6 +65,11 @@ let package = Package(
             name: "SharedDownloadChild",
             dependencies: ["Downloads"],
             path: "Tests/Fixtures/SharedDownloadChild"
+        ),
+        .executableTarget(
+            name: "DownloadQueueChild",
+            dependencies: ["Downloads", "JobStores", "Retry"],
+            path: "Tests/Fixtures/DownloadQueueChild"
         ),
     ],
     swiftLanguageModes: [.v6]
