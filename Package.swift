@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "RangeResume", targets: ["RangeResume"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
+        .executable(name: "resilient-download", targets: ["resilient-download"]),
     ],
     targets: [
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
@@ -29,6 +30,12 @@ let package = Package(
         .target(
             name: "DownloadResilience",
             dependencies: ["Retry", "Semaphore", "JobStores", "Downloads", "RangeResume"]
+        ),
+
+        // MARK: The demo and downloader (`swift run resilient-download`)
+        .executableTarget(
+            name: "resilient-download",
+            dependencies: ["Downloads", "RangeResume", "JobStores", "Retry", "ResilienceTesting"]
         ),
 
         // MARK: Benchmarks (build with -c release)
@@ -49,7 +56,7 @@ let package = Package(
             name: "DownloadsTests",
             dependencies: [
                 "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
-                "DownloadQueueChild",
+                "DownloadQueueChild", "resilient-download",
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
