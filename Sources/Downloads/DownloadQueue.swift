@@ -247,7 +247,14 @@ public actor DownloadQueue {
                 claimFailed = true
             }
             if let job {
-                launch(job)
+                if workers[job.id] == nil {
+                    launch(job)
+                } else {
+                    // Our own lease ran out while the attempt was still running (a late renewal)
+                    // and the store let us claim the job again. The running attempt holds the
+                    // renewed lease under the same owner; a second one would write the same .part.
+                    permits.release()
+                }
                 continue
             }
             permits.release()

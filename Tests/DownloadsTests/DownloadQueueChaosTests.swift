@@ -14,7 +14,7 @@ import Glibc
 @Suite("DownloadQueue chaos", .serialized, .timeLimit(.minutes(3)))
 struct DownloadQueueChaosTests {
     static let jobCount = 100
-    static let size = 256 << 10
+    static let size = 128 << 10
     /// Transient faults only: every job must end `completed`.
     static let faults: [HTTPFault] = [
         .dropAfter(bytes: 100_000), .resetAfter(bytes: 150_000), .closeWithoutResponse, .status(500),
@@ -82,8 +82,8 @@ struct DownloadQueueChaosTests {
         }
     }
 
-    @Test func sixtyJobsAtThirtyPercentFaultsInOneProcess() async throws {
-        let setup = try await Setup(seed: 2024, jobCount: 60); defer { setup.tearDown() }
+    @Test func fortyJobsAtThirtyPercentFaultsInOneProcess() async throws {
+        let setup = try await Setup(seed: 2024, jobCount: 40); defer { setup.tearDown() }
         let store = try FileJournalJobStore(path: setup.journal)
         let policy = try RetryPolicy(maxAttempts: 100, backoff: .constant(.zero), maxRetryAfter: .zero)
         let queue = DownloadQueue(store: store, configuration: .init(maxConcurrentDownloads: 4, retryPolicy: policy))
@@ -93,7 +93,7 @@ struct DownloadQueueChaosTests {
         let seen = await events.waitForTerminal(ids)
         await queue.stop(graceful: true)
         await store.close()
-        #expect(try await setup.verify() == 60)
+        #expect(try await setup.verify() == 40)
         let faulted = setup.server.requests.filter { $0.fault != nil }.count
         #expect(faulted > 0 && seen.retries.count >= faulted / 2)
         #expect(seen.maximumConcurrency <= 4)

@@ -2,7 +2,7 @@
 //
 // Usage: DownloadQueueChild <journal-path>
 // Opens the FileJournalJobStore at <journal-path>, starts a DownloadQueue over it (4 downloads at
-// once, immediate retries, 600 ms leases) and prints "started <n>" with the number of unfinished
+// once, immediate retries, 1 s leases) and prints "started <n>" with the number of unfinished
 // jobs, then "terminal <state> <job id>" for every job that ends, and "done" once none is left;
 // then exits 0. The parent SIGKILLs it at moments of its choosing. Errors print "error <what>"
 // and exit 1.
@@ -24,7 +24,7 @@ do {
     let policy = try RetryPolicy(maxAttempts: 100, backoff: .constant(.zero), maxRetryAfter: .zero)
     let configuration = DownloadQueueConfiguration(
         maxConcurrentDownloads: 4, retryPolicy: policy,
-        leaseDuration: .milliseconds(600), leaseRenewalInterval: .milliseconds(200))
+        leaseDuration: .seconds(1), leaseRenewalInterval: .milliseconds(250))
     let queue = DownloadQueue(store: store, configuration: configuration)
     let events = queue.events
     var remaining = try await store.jobs(matching: JobQuery(states: [.pending, .running, .retrying])).count
