@@ -10,6 +10,7 @@ struct Benchmark: Sendable {
 let allBenchmarks: [Benchmark] = [
     Benchmark(name: "retry", run: RetryBenchmarks.run),
     Benchmark(name: "clock", run: ManualClockBenchmarks.run),
+    Benchmark(name: "faulty-http-server", run: FaultyHTTPServerBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.
