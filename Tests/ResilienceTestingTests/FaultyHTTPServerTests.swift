@@ -314,6 +314,7 @@ struct FaultyHTTPServerFaultTests {
         #expect(data.isEmpty)
         #expect(ending == .eof)
         #expect(server.requests.first?.status == 0)
+        #expect(server.requests.first?.completed == false)
         #expect(server.requests.first?.fault == .closeWithoutResponse)
     }
 
@@ -464,6 +465,27 @@ struct FaultyHTTPServerFaultTests {
         #expect(rest.isEmpty)
         #expect(ending == .eof || ending == .failed(ECONNRESET))
         #expect(server.requests.first?.completed == false)
+    }
+
+    @Test func stallBeforeHeadersSendsNothing() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        server.serve(body, at: "/f")
+        server.enqueueFaults([.stallBeforeHeaders], for: "/f")
+        let fd = try RawHTTPClient.connect(port: server.port)
+        defer { close(fd) }
+        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 200)
+        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
+        let (data, ending) = RawHTTPClient.readAll(fd)
+        #expect(data.isEmpty)
+        #expect(ending == .timedOut)
+        server.stop()
+        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
+        let (rest, afterStop) = RawHTTPClient.readAll(fd)
+        #expect(rest.isEmpty)
+        #expect(afterStop == .eof || afterStop == .failed(ECONNRESET))
+        #expect(server.requests.first?.completed == false)
+        #expect(server.requests.first?.fault == .stallBeforeHeaders)
     }
 
     @Test func stallAfterBytesSendsThemThenHolds() throws {
