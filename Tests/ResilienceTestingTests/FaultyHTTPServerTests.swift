@@ -290,10 +290,8 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.resetAfter(bytes: 10)], for: "/f")
-        let fd = try RawHTTPClient.connect(port: server.port)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 10_000)
         defer { close(fd) }
-        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
-        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(ending == .failed(ECONNRESET))
         #expect(data.count <= 1000)  // never more than the head and 10 body bytes
@@ -306,10 +304,8 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.closeWithoutResponse], for: "/f")
-        let fd = try RawHTTPClient.connect(port: server.port)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 10_000)
         defer { close(fd) }
-        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
-        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(data.isEmpty)
         #expect(ending == .eof)
@@ -472,10 +468,8 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.stallBeforeHeaders], for: "/f")
-        let fd = try RawHTTPClient.connect(port: server.port)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 200)
         defer { close(fd) }
-        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 200)
-        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(data.isEmpty)
         #expect(ending == .timedOut)
