@@ -521,6 +521,58 @@ struct FaultyHTTPServerFaultTests {
         #expect(ending == .eof || ending == .failed(ECONNRESET))
     }
 
+    /// Whatever the fault, every byte a client receives is the resource's byte at the offset the
+    /// response claims (except the one byte `corruptByte` flips), so a client that checks headers
+    /// can always trust a body prefix.
+    @Test func bodiesStayConsistentUnderRandomFaults() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        let content = sampleBytes(50_000, seed: 5)
+        server.serve(content, at: "/f")
+        let kinds: [HTTPFault] = [
+            .dropAfter(bytes: 777), .resetAfter(bytes: 1000), .ignoreRange, .changeETag, .wrongContentRange,
+            .status(500), .tooManyRequests(retryAfter: "1"), .closeWithoutResponse, .omitContentLength,
+            .contentEncoding("br"), .trickle(bytesPerSecond: 50_000_000),
+        ]
+        server.setRandomFaults(rate: 0.6, seed: 2024, kinds: kinds)
+        var generator = SeededRandomNumberGenerator(seed: 9)
+        for _ in 0..<120 {
+            let start = Int(generator.next() % 60_000)  // sometimes past the end → 416
+            let fd = try RawHTTPClient.startRequest(
+                port: server.port, "GET /f HTTP/1.1\r\nRange: bytes=\(start)-\r\n\r\n", timeoutMilliseconds: 10_000)
+            let (data, ending) = RawHTTPClient.readAll(fd)
+            close(fd)
+            let record = try #require(server.requests.last)
+            if record.fault == .closeWithoutResponse {
+                #expect(data.isEmpty)
+                continue
+            }
+            let response = try RawHTTPClient.parse(data, ending: ending)
+            #expect(response.status == record.status)
+            var first = 0
+            switch response.status {
+            case 200: first = 0
+            case 206:
+                let range = try #require(response["Content-Range"])
+                first = try #require(Int(range.dropFirst("bytes ".count).prefix { $0 != "-" }))
+                if record.fault != .wrongContentRange { #expect(first == start) }
+            case 416:
+                #expect(start >= content.count)
+                #expect(response["Content-Range"] == "bytes */\(content.count)")
+                continue
+            default:
+                #expect([500, 429].contains(response.status))
+                continue
+            }
+            #expect(first + response.body.count <= content.count)
+            expectSameBytes(response.body, content[first..<min(content.count, first + response.body.count)])
+            if let declared = response["Content-Length"].flatMap(Int.init), response.body.count < declared {
+                #expect([.dropAfter(bytes: 777), .resetAfter(bytes: 1000)].contains(record.fault))
+            }
+        }
+        #expect(Set(server.requests.compactMap(\.fault)).count >= 8)  // the mix really was mixed
+    }
+
     @Test func seededRandomFaultsAreReproducible() throws {
         let kinds: [HTTPFault] = [.status(500), .status(503), .ignoreRange]
         func run(seed: UInt64) throws -> [HTTPFault?] {
