@@ -24,13 +24,10 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "Semaphore"),
         .target(name: "JobStores"),
+        .target(name: "RangeResume", dependencies: ["Retry"]),
         .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
         .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
-        .target(name: "RangeResume", dependencies: ["Retry"]),
-        .target(
-            name: "DownloadResilience",
-            dependencies: ["Retry", "Semaphore", "JobStores", "Downloads", "RangeResume"]
-        ),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "Downloads"]),
 
         // MARK: The demo and downloader (`swift run resilient-download`)
         .executableTarget(
@@ -41,13 +38,14 @@ let package = Package(
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "Semaphore", "JobStores", "ResilienceTesting", "RangeResume"],
+            dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "ResilienceTesting"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
@@ -60,7 +58,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
-        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)
         .executableTarget(

@@ -72,6 +72,8 @@ public actor DownloadQueue {
     private var dispatcher: Task<Void, Never>?
     private var workers: [UUID: Task<Void, Never>] = [:]
     private var cancelRequests: Set<UUID> = []
+    /// Jobs cancelled while this queue ran no attempt of them (one id per such cancel).
+    private var cancelledBeforeLaunch: Set<UUID> = []
     private var hostPermits: [String: AsyncSemaphore] = [:]
     private var random = SystemRandomNumberGenerator()
 
@@ -204,6 +206,8 @@ public actor DownloadQueue {
             cancelRequests.insert(id)
             worker.cancel()   // the worker removes the files once the attempt has stopped writing
         } else {
+            // The dispatcher may hold a claim of this job it has not launched yet: it must not.
+            cancelledBeforeLaunch.insert(id)
             removePartialFiles(of: job)
             eventSink.yield(.cancelled(id: id))
         }
@@ -247,7 +251,9 @@ public actor DownloadQueue {
                 claimFailed = true
             }
             if let job {
-                if workers[job.id] == nil {
+                if cancelledBeforeLaunch.remove(job.id) != nil {
+                    permits.release()   // cancelled between its claim and now
+                } else if workers[job.id] == nil {
                     launch(job)
                 } else {
                     // Our own lease ran out while the attempt was still running (a late renewal)

@@ -6,6 +6,7 @@ public enum FaultyHTTPServerError: Error, Sendable, Hashable, CustomStringConver
     /// The file to serve cannot be examined or is not a regular file.
     case fileUnavailable(path: String, errno: Int32)
 
+    /// A readable message naming the failed call or file and the `errno`.
     public var description: String {
         switch self {
         case .socketFailed(let operation, let code): "FaultyHTTPServer: \(operation) failed (errno \(code))"

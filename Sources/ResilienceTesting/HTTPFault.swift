@@ -13,6 +13,10 @@ public enum HTTPFault: Sendable, Hashable, CustomStringConvertible {
     /// exactly `bytes` body bytes (fewer if the body is shorter), then closes the connection
     /// (an orderly FIN, no reset). A negative count is treated as zero.
     case dropAfter(bytes: Int)
+    /// Reads the request, then sends nothing and keeps the connection open until the client
+    /// closes it or the server is stopped (a server that accepted but never answers). The record
+    /// carries the status the response would have had.
+    case stallBeforeHeaders
     /// Sends the status line and header fields, then sends nothing more and keeps the connection
     /// open until the client closes it or the server is stopped.
     case stallAfterHeaders
@@ -58,9 +62,11 @@ public enum HTTPFault: Sendable, Hashable, CustomStringConvertible {
     /// client's clock). Values below 1 are treated as 1. Keep rates high in tests.
     case trickle(bytesPerSecond: Int)
 
+    /// The case as written in Swift, e.g. `dropAfter(bytes: 10)`.
     public var description: String {
         switch self {
         case .dropAfter(let bytes): "dropAfter(bytes: \(bytes))"
+        case .stallBeforeHeaders: "stallBeforeHeaders"
         case .stallAfterHeaders: "stallAfterHeaders"
         case .stallAfter(let bytes): "stallAfter(bytes: \(bytes))"
         case .resetAfter(let bytes): "resetAfter(bytes: \(bytes))"

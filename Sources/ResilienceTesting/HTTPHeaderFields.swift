@@ -38,8 +38,10 @@ public struct HTTPHeaderFields: Sendable, Hashable, Sequence, CustomStringConver
     /// Whether a field called `name` (any case) is present.
     public func contains(_ name: String) -> Bool { self[name] != nil }
 
+    /// Iterates the fields in the order received.
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
 
+    /// The fields as `Name: value` lines.
     public var description: String {
         fields.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
     }

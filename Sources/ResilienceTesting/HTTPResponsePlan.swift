@@ -24,6 +24,8 @@ struct HTTPResponsePlan: Sendable {
         case reset(after: Int64)
         /// Send nothing at all.
         case silent
+        /// Send nothing, and hold the connection open.
+        case stallBeforeHead
         /// Send at most this many body bytes, then hold the connection open.
         case stall(after: Int64)
         /// Send at about this many bytes per second.

@@ -529,6 +529,7 @@ final class HTTPServerCore: Sendable {
             case .resetAfter(let bytes): plan.delivery = .reset(after: Int64(max(0, bytes)))
             case .dropAfter(let bytes): plan.delivery = .drop(after: Int64(max(0, bytes)))
             case .stallAfterHeaders: plan.delivery = .stall(after: 0)
+            case .stallBeforeHeaders: plan.delivery = .stallBeforeHead
             case .stallAfter(let bytes): plan.delivery = .stall(after: Int64(max(0, bytes)))
             case .trickle(let rate): plan.delivery = .trickle(bytesPerSecond: Int64(max(1, rate)))
             default: break
@@ -558,12 +559,18 @@ final class HTTPServerCore: Sendable {
 
     /// Sends `plan`; returns the body bytes sent and whether the whole body went out.
     private func send(_ plan: HTTPResponsePlan, on fd: Int32) -> (Int64, Bool) {
-        if plan.delivery == .silent { return (0, plan.bodyLength == 0) }
+        switch plan.delivery {
+        case .silent: return (0, false)
+        case .stallBeforeHead:
+            holdOpen(fd)
+            return (0, false)
+        default: break
+        }
         guard POSIXSocket.sendAll(fd, plan.head()) else { return (0, false) }
         var limit = plan.bodyLength
         var rate: Int64? = nil
         switch plan.delivery {
-        case .normal, .silent: break
+        case .normal, .silent, .stallBeforeHead: break
         case .drop(let after), .stall(let after), .reset(let after): limit = min(limit, after)
         case .trickle(let bytesPerSecond): rate = bytesPerSecond
         }

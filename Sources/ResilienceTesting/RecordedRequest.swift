@@ -52,6 +52,7 @@ public struct RecordedRequest: Sendable, Hashable, CustomStringConvertible {
     /// The `If-Range` header field, if sent.
     public var ifRange: String? { headers["If-Range"] }
 
+    /// A one-line summary, e.g. `#3 GET /file.bin → 206 [changeETag]`.
     public var description: String {
         "#\(index) \(method) \(target) → \(status)" + (fault.map { " [\($0)]" } ?? "")
     }

@@ -275,4 +275,41 @@ struct DownloadQueueTests {
         #expect(try await next.job(id)?.state == .completed)
         #expect(contents(of: fixture.dir.file("s.bin")) == Data(body))
     }
+
+    @Test func perHostLimitQueuesASecondDownloadFromTheSameHost() async throws {
+        let fixture = try Fixture(); defer { fixture.tearDown() }
+        _ = fixture.serve("h0.bin", seed: 20)
+        let body = fixture.serve("h1.bin", seed: 21)
+        fixture.server.enqueueFaults([.stallAfterHeaders], for: "/h0.bin")
+        let queue = fixture.queue(.init(maxConcurrentDownloads: 3, maxConcurrentDownloadsPerHost: 1))
+        let events = EventRecorder.recording(queue)
+        let first = try await queue.enqueue(url: fixture.server.url(for: "/h0.bin"), destination: fixture.dir.file("h0.bin"), priority: 1)
+        let second = try await queue.enqueue(url: fixture.server.url(for: "/h1.bin"), destination: fixture.dir.file("h1.bin"))
+        try await queue.start()
+        // Both are claimed (a global permit each), but only the first got the host's permit.
+        await events.wait { events in
+            events.contains { if case .progress(first, _) = $0 { true } else { false } }
+                && events.contains { if case .started(second, _) = $0 { true } else { false } }
+        }
+        #expect(fixture.server.requests(for: "/h1.bin").isEmpty)
+        try await queue.cancel(first)
+        await events.waitForTerminal([first, second])
+        await queue.stop(graceful: true)
+        #expect(contents(of: fixture.dir.file("h1.bin")) == Data(body))
+        #expect(try await queue.job(second)?.state == .completed)
+    }
+
+    @Test(arguments: [false, true])
+    func cancelRemovesOrKeepsThePartialFilesOfAWaitingJob(keeps: Bool) async throws {
+        let fixture = try Fixture(); defer { fixture.tearDown() }
+        let queue = fixture.queue(.init(keepsPartialFilesOnCancel: keeps))
+        let destination = fixture.dir.file("k.bin")
+        let id = try await queue.enqueue(url: fixture.server.url(for: "/k.bin"), destination: destination)
+        let files = [RangeResumer.partFileURL(for: destination), RangeResumer.sidecarURL(for: destination)]
+        for file in files { try Data("partial".utf8).write(to: file) }
+        try await queue.cancel(id)
+        #expect(files.map(exists) == [keeps, keeps])
+        #expect(try await queue.job(id)?.state == .cancelled)
+        await queue.stop(graceful: true)
+    }
 }

@@ -290,10 +290,8 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.resetAfter(bytes: 10)], for: "/f")
-        let fd = try RawHTTPClient.connect(port: server.port)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 10_000)
         defer { close(fd) }
-        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
-        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(ending == .failed(ECONNRESET))
         #expect(data.count <= 1000)  // never more than the head and 10 body bytes
@@ -306,14 +304,13 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.closeWithoutResponse], for: "/f")
-        let fd = try RawHTTPClient.connect(port: server.port)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 10_000)
         defer { close(fd) }
-        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
-        _ = RawHTTPClient.sendAll(fd, Array("GET /f HTTP/1.1\r\n\r\n".utf8))
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(data.isEmpty)
         #expect(ending == .eof)
         #expect(server.requests.first?.status == 0)
+        #expect(server.requests.first?.completed == false)
         #expect(server.requests.first?.fault == .closeWithoutResponse)
     }
 
@@ -466,6 +463,25 @@ struct FaultyHTTPServerFaultTests {
         #expect(server.requests.first?.completed == false)
     }
 
+    @Test func stallBeforeHeadersSendsNothing() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        server.serve(body, at: "/f")
+        server.enqueueFaults([.stallBeforeHeaders], for: "/f")
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 200)
+        defer { close(fd) }
+        let (data, ending) = RawHTTPClient.readAll(fd)
+        #expect(data.isEmpty)
+        #expect(ending == .timedOut)
+        server.stop()
+        RawHTTPClient.setReceiveTimeout(fd, milliseconds: 10_000)
+        let (rest, afterStop) = RawHTTPClient.readAll(fd)
+        #expect(rest.isEmpty)
+        #expect(afterStop == .eof || afterStop == .failed(ECONNRESET))
+        #expect(server.requests.first?.completed == false)
+        #expect(server.requests.first?.fault == .stallBeforeHeaders)
+    }
+
     @Test func stallAfterBytesSendsThemThenHolds() throws {
         let server = try FaultyHTTPServer()
         defer { server.stop() }
@@ -503,6 +519,58 @@ struct FaultyHTTPServerFaultTests {
         RawHTTPClient.setReceiveTimeout(slow.socket, milliseconds: 10_000)
         let (_, ending) = RawHTTPClient.readAll(slow.socket)
         #expect(ending == .eof || ending == .failed(ECONNRESET))
+    }
+
+    /// Whatever the fault, every byte a client receives is the resource's byte at the offset the
+    /// response claims (except the one byte `corruptByte` flips), so a client that checks headers
+    /// can always trust a body prefix.
+    @Test func bodiesStayConsistentUnderRandomFaults() throws {
+        let server = try FaultyHTTPServer()
+        defer { server.stop() }
+        let content = sampleBytes(50_000, seed: 5)
+        server.serve(content, at: "/f")
+        let kinds: [HTTPFault] = [
+            .dropAfter(bytes: 777), .resetAfter(bytes: 1000), .ignoreRange, .changeETag, .wrongContentRange,
+            .status(500), .tooManyRequests(retryAfter: "1"), .closeWithoutResponse, .omitContentLength,
+            .contentEncoding("br"), .trickle(bytesPerSecond: 50_000_000),
+        ]
+        server.setRandomFaults(rate: 0.6, seed: 2024, kinds: kinds)
+        var generator = SeededRandomNumberGenerator(seed: 9)
+        for _ in 0..<120 {
+            let start = Int(generator.next() % 60_000)  // sometimes past the end → 416
+            let fd = try RawHTTPClient.startRequest(
+                port: server.port, "GET /f HTTP/1.1\r\nRange: bytes=\(start)-\r\n\r\n", timeoutMilliseconds: 10_000)
+            let (data, ending) = RawHTTPClient.readAll(fd)
+            close(fd)
+            let record = try #require(server.requests.last)
+            if record.fault == .closeWithoutResponse {
+                #expect(data.isEmpty)
+                continue
+            }
+            let response = try RawHTTPClient.parse(data, ending: ending)
+            #expect(response.status == record.status)
+            var first = 0
+            switch response.status {
+            case 200: first = 0
+            case 206:
+                let range = try #require(response["Content-Range"])
+                first = try #require(Int(range.dropFirst("bytes ".count).prefix { $0 != "-" }))
+                if record.fault != .wrongContentRange { #expect(first == start) }
+            case 416:
+                #expect(start >= content.count)
+                #expect(response["Content-Range"] == "bytes */\(content.count)")
+                continue
+            default:
+                #expect([500, 429].contains(response.status))
+                continue
+            }
+            #expect(first + response.body.count <= content.count)
+            expectSameBytes(response.body, content[first..<min(content.count, first + response.body.count)])
+            if let declared = response["Content-Length"].flatMap(Int.init), response.body.count < declared {
+                #expect([.dropAfter(bytes: 777), .resetAfter(bytes: 1000)].contains(record.fault))
+            }
+        }
+        #expect(Set(server.requests.compactMap(\.fault)).count >= 8)  // the mix really was mixed
     }
 
     @Test func seededRandomFaultsAreReproducible() throws {

@@ -62,6 +62,14 @@ enum RawHTTPClient {
 
     struct ConnectError: Error { var errno: Int32 }
 
+    /// Connects, sets the receive timeout and sends `request` verbatim; returns the open socket.
+    static func startRequest(port: UInt16, _ request: String, timeoutMilliseconds: Int) throws -> Int32 {
+        let fd = try connect(port: port)
+        setReceiveTimeout(fd, milliseconds: timeoutMilliseconds)
+        _ = sendAll(fd, Array(request.utf8))
+        return fd
+    }
+
     static func setReceiveTimeout(_ fd: Int32, milliseconds: Int) {
         var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: .init((milliseconds % 1000) * 1000))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
