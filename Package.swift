@@ -38,7 +38,7 @@ let package = Package(
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "ResilienceTesting"],
+            dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "ResilienceTesting", "Downloads"],
             path: "Benchmarks"
         ),
 

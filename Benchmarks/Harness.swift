@@ -14,6 +14,7 @@ let allBenchmarks: [Benchmark] = [
     Benchmark(name: "jobstore", run: JobStoreBenchmarks.run),
     Benchmark(name: "faulty-http-server", run: FaultyHTTPServerBenchmarks.run),
     Benchmark(name: "rangeresume", run: RangeResumeBenchmarks.run),
+    Benchmark(name: "downloadqueue", run: DownloadQueueBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.
