@@ -29,8 +29,8 @@ enum DownloadQueueBenchmarks {
                 journal.append(try await queueFilesPerSecond(server, journaled: true))
             }
             let peer = ("task group of RangeResumer, no store", plain.max() ?? 0)
-            report("downloadqueue InMemoryJobStore, 64 KiB files", memory.max() ?? 0, "files/s", peer: peer)
-            report("downloadqueue FileJournalJobStore fsync, 64 KiB", journal.max() ?? 0, "files/s", peer: peer)
+            report("downloadqueue, in-memory store, 64 KiB", memory.max() ?? 0, "files/s", peer: peer)
+            report("downloadqueue, journal (fsync), 64 KiB", journal.max() ?? 0, "files/s", peer: peer)
         } catch {
             print("downloadqueue benchmark failed: \(error)")
         }
