@@ -240,6 +240,7 @@ public actor DownloadQueue {
             guard isRunning else { permits.release(); return }
             let job: DownloadJob?
             var claimFailed = false
+            let wokeForDueJob = claimTime != nil
             do {
                 // A timer set from a wall-clock difference may fire a microsecond early; claiming
                 // as of the due time it waited for keeps that from becoming a busy loop.
@@ -269,22 +270,24 @@ public actor DownloadQueue {
                 do { try await clock.sleep(for: configuration.leaseRenewalInterval) } catch { return }
                 continue
             }
-            claimTime = await waitForWork(&wakes)
+            // Woken for a due job that could not be claimed after all (another worker took it):
+            // wait for a later due time or a signal, never spin on a past one.
+            claimTime = await waitForWork(&wakes, skippingPastDueTimes: wokeForDueJob)
         }
     }
 
     /// Sleeps until the earliest due time in the store or a wake signal. Returns the due time if
-    /// the timer fired, `nil` if a signal came first.
-    private func waitForWork(_ wakes: inout AsyncStream<Void>.Iterator) async -> Date? {
+    /// it passed (the timer fired, or it was already past), `nil` if a signal came first.
+    private func waitForWork(_ wakes: inout AsyncStream<Void>.Iterator, skippingPastDueTimes: Bool) async -> Date? {
         let pending = (try? await store.jobs(matching: JobQuery(states: [.pending, .retrying, .running]))) ?? []
-        let owner = configuration.owner
+        let owner = configuration.owner, current = now()
         let due = pending.compactMap { job -> Date? in
             job.state == .running ? (job.leaseOwner == owner ? nil : job.leaseExpiresAt) : job.nextAttemptAt
-        }.min()
+        }.filter { !skippingPastDueTimes || $0 > current }.min()
         var timer: Task<Void, Never>?
         var firedAt: Date?
         if let due {
-            let delay = Duration.rounded(seconds: due.timeIntervalSince(now()))
+            let delay = Duration.rounded(seconds: due.timeIntervalSince(current))
             if delay == .zero { return due }
             let clock = self.clock, sink = wakeSink
             let fired = AtomicFlag()

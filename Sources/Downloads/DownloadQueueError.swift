@@ -7,6 +7,7 @@ public enum DownloadQueueError: Error, Sendable, Hashable, CustomStringConvertib
     /// the same store instead.
     case stopped
 
+    /// A one-line human-readable form.
     public var description: String {
         switch self {
         case .invalidDestination(let what): "invalid destination: \(what)"
