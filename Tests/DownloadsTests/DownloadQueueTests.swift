@@ -312,4 +312,33 @@ struct DownloadQueueTests {
         #expect(try await queue.job(id)?.state == .cancelled)
         await queue.stop(graceful: true)
     }
+
+    @Test func leaseIsRenewedWhileRunningAndACancelThroughTheStoreStopsTheAttempt() async throws {
+        let fixture = try Fixture(); defer { fixture.tearDown() }
+        _ = fixture.serve("l.bin", seed: 30)
+        fixture.server.enqueueFaults([.stallAfterHeaders], for: "/l.bin")
+        let queue = fixture.queue(.init(leaseDuration: .seconds(30), leaseRenewalInterval: .seconds(10)))
+        let events = EventRecorder.recording(queue)
+        let destination = fixture.dir.file("l.bin")
+        let id = try await queue.enqueue(url: fixture.server.url(for: "/l.bin"), destination: destination)
+        try await queue.start()
+        await events.wait { $0.contains { if case .progress(id, _) = $0 { true } else { false } } }
+        let claimed = try #require(await fixture.store.job(id: id))
+        #expect(claimed.leaseExpiresAt == fixture.clock.date.addingTimeInterval(30))
+
+        // The renewal loop is the only sleeper: advancing wakes it; once it sleeps again it renewed.
+        await fixture.clock.sleepers(atLeast: 1)
+        fixture.clock.advance(by: .seconds(10))
+        await fixture.clock.sleepers(atLeast: 1)
+        let renewed = try #require(await fixture.store.job(id: id))
+        #expect(renewed.state == .running && renewed.leaseExpiresAt == fixture.clock.date.addingTimeInterval(30))
+
+        // Another party cancels through the store: the next renewal finds the lease lost.
+        try await fixture.store.cancel(id: id, now: fixture.clock.date)
+        fixture.clock.advance(by: .seconds(10))
+        await events.waitForTerminal([id])
+        await queue.stop(graceful: true)
+        #expect(await events.events.contains(.cancelled(id: id)))
+        #expect(!exists(RangeResumer.partFileURL(for: destination)))
+    }
 }
