@@ -35,7 +35,8 @@ struct CommandLineOptions: Equatable {
 
         Downloads each URL to DIR/<last path component>, resuming interrupted transfers. The
         journal (default DIR/.resilient-download.journal) remembers every job: run the same
-        command again after a crash or kill -9 and it continues where it stopped.
+        command again after a crash or kill -9 and it continues where it stopped (jobs the
+        dead run held are taken over once their 10 s lease runs out).
 
           -o, --output DIR     directory for the files (must exist)
           --journal PATH       the job journal

@@ -19,7 +19,11 @@ enum URLRun {
         }
         let journal = options.journal ?? output.appendingPathComponent(".resilient-download.journal").path
         let store = try FileJournalJobStore(path: journal)
-        let configuration = DownloadQueueConfiguration(maxConcurrentDownloads: options.concurrency, retryPolicy: .default)
+        // Short leases: after a crash or kill -9 the next run takes the dead run's jobs over
+        // within 10 s (the journal is locked by one process at a time, so nobody else renews them).
+        let configuration = DownloadQueueConfiguration(
+            maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
+            leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2))
         let queue = DownloadQueue(store: store, configuration: configuration)
         var items: [DownloadSession.Item] = []
         var alreadyDone: [String] = []
