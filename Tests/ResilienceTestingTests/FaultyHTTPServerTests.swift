@@ -449,7 +449,7 @@ struct FaultyHTTPServerFaultTests {
         let server = try FaultyHTTPServer()
         server.serve(body, at: "/f")
         server.enqueueFaults([.stallAfterHeaders], for: "/f")
-        let stalled = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 200, keepOpen: true)
+        let stalled = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 1_000, keepOpen: true)
         #expect(stalled.ending == .timedOut)
         #expect(stalled.status == 200)
         #expect(stalled.body.isEmpty)
@@ -468,7 +468,7 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.stallBeforeHeaders], for: "/f")
-        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 200)
+        let fd = try RawHTTPClient.startRequest(port: server.port, "GET /f HTTP/1.1\r\n\r\n", timeoutMilliseconds: 1_000)
         defer { close(fd) }
         let (data, ending) = RawHTTPClient.readAll(fd)
         #expect(data.isEmpty)
@@ -487,7 +487,7 @@ struct FaultyHTTPServerFaultTests {
         defer { server.stop() }
         server.serve(body, at: "/f")
         server.enqueueFaults([.stallAfter(bytes: 10)], for: "/f")
-        let stalled = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 200)
+        let stalled = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 1_000)
         #expect(stalled.ending == .timedOut)
         #expect(stalled.body == Array(body[..<10]))
         // The client gave up and closed: the server notices and serves the next request normally.
@@ -510,7 +510,7 @@ struct FaultyHTTPServerFaultTests {
         let server = try FaultyHTTPServer()
         server.serve(sampleBytes(10_000), at: "/f")
         server.enqueueFaults([.trickle(bytesPerSecond: 1)], for: "/f")
-        let slow = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 200, keepOpen: true)
+        let slow = try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 1_000, keepOpen: true)
         #expect(slow.ending == .timedOut)
         #expect(slow.body.count < 10)
         try #require(slow.socket >= 0)
@@ -627,11 +627,12 @@ struct FaultyHTTPServerLifecycleTests {
         server.enqueueFaults([.stallAfterHeaders], for: "/f")
         let waiter = Task { await server.requests(atLeast: 1) }
         let client = Task {
-            try await onThread { try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 5_000) }
+            // A long timeout: stop() is what must release the client, even on a loaded machine.
+            try await onThread { try RawHTTPClient.request(port: server.port, "GET", "/f", timeoutMilliseconds: 120_000) }
         }
         let seen = await waiter.value
         #expect(seen.first?.fault == .stallAfterHeaders)
-        server.stop()  // releases the stalled client well before its 5 s timeout
+        server.stop()  // releases the stalled client long before its timeout
         let response = try await client.value
         #expect(response.ending == .eof || response.ending == .failed(ECONNRESET), "\(response.ending)")
         #expect(await server.requests(atLeast: 5).count == 1)  // returns at once after stop
