@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "PostgresJobStores", targets: ["PostgresJobStores"]),
         .executable(name: "postgres-jobstore-benchmarks", targets: ["PostgresJobStoreBenchmarks"]),
+        .executable(name: "postgres-jobstore-example", targets: ["QueueExample"]),
     ],
     dependencies: [
         // The root package, by path. `name:` keeps the product references independent of the
@@ -36,6 +37,17 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Benchmarks"
+        ),
+
+        // MARK: Example (see the README and Documentation/PostgresJobStore.md)
+        .executableTarget(
+            name: "QueueExample",
+            dependencies: [
+                "PostgresJobStores",
+                .product(name: "JobStores", package: "DownloadResilience"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Examples/QueueExample"
         ),
 
         // MARK: Tests

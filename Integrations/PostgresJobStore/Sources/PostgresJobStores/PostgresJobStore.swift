@@ -101,14 +101,24 @@ public struct PostgresJobStore: JobStore {
     }
 
     private func migrateInTransaction() async throws -> Int {
-        let names = self.names
+        let (names, logger) = (self.names, self.logger)
         return try await client.withTransaction(logger: logger) { connection in
-            let logger = Logger(label: "PostgresJobStore.migrate")
             try await connection.query(
                 PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: Self.bindings(names.jobs)),
                 logger: logger
             )
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(names.schema)\""), logger: logger)
+            // CREATE SCHEMA needs the database's CREATE privilege even when the schema exists:
+            // only run it for a schema that is missing.
+            var schemaExists = false
+            for try await _ in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT 1::int4 FROM pg_namespace WHERE nspname = $1", binds: Self.bindings(names.schema)),
+                logger: logger
+            ).decode(Int32.self) {
+                schemaExists = true
+            }
+            if !schemaExists {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(names.schema)\""), logger: logger)
+            }
             try await connection.query(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(names.versionTable) (
                     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL)
