@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "JobStores", targets: ["JobStores"]),
         .library(name: "Downloads", targets: ["Downloads"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
+        .library(name: "RangeResume", targets: ["RangeResume"]),
         .library(name: "DownloadResilience", targets: ["DownloadResilience"]),
         .executable(name: "resilience-benchmarks", targets: ["ResilienceBenchmarks"]),
     ],
@@ -22,20 +23,22 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "Semaphore"),
         .target(name: "JobStores"),
-        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores"]),
+        .target(name: "RangeResume", dependencies: ["Retry"]),
+        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
         .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
-        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "Downloads"]),
+        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "Downloads"]),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "Semaphore", "JobStores", "ResilienceTesting"],
+            dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "ResilienceTesting"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]

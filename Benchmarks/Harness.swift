@@ -12,6 +12,8 @@ let allBenchmarks: [Benchmark] = [
     Benchmark(name: "clock", run: ManualClockBenchmarks.run),
     Benchmark(name: "semaphore", run: SemaphoreBenchmarks.run),
     Benchmark(name: "jobstore", run: JobStoreBenchmarks.run),
+    Benchmark(name: "faulty-http-server", run: FaultyHTTPServerBenchmarks.run),
+    Benchmark(name: "rangeresume", run: RangeResumeBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.

@@ -7,3 +7,4 @@
 @_exported import Downloads
 @_exported import Semaphore
 @_exported import JobStores
+@_exported import RangeResume

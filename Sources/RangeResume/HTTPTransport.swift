@@ -1,0 +1,43 @@
+import Foundation
+
+/// The seam between ``RangeResumer``'s state machine and an HTTP engine (URLSession today).
+///
+/// `start` begins one request and returns at once; the engine then delivers, into `channel`,
+/// exactly one ``TransportEvent/head(_:)``, any number of ``TransportEvent/body(_:)`` chunks and
+/// finally ``TransportChannel/finish(throwing:)``. When the state machine loses interest (bad
+/// head, stall, cancellation) it calls ``TransportChannel/cancel(_:)``, which runs the handler the
+/// engine registered with ``TransportChannel/setCancelHandler(_:)``; events after that are
+/// dropped by the channel. Tests plug in a scripted engine (no sockets).
+protocol HTTPTransport: Sendable {
+    func start(_ request: TransportRequest, into channel: TransportChannel)
+}
+
+/// One GET request as the state machine wants it sent.
+struct TransportRequest: Sendable, Hashable {
+    var url: URL
+    /// Header fields to send, e.g. `Range`, `If-Range`, `Accept-Encoding: identity`.
+    var headers: [String: String]
+}
+
+/// A response head. Field names are stored lowercased (HTTP field names ignore case).
+struct TransportResponseHead: Sendable, Hashable {
+    var status: Int
+    var headers: [String: String]
+    var url: URL?
+
+    init(status: Int, headers: [String: String], url: URL? = nil) {
+        self.status = status
+        self.url = url
+        var lowered: [String: String] = [:]
+        for (name, value) in headers { lowered[name.lowercased()] = value }
+        self.headers = lowered
+    }
+
+    subscript(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// What an engine delivers into a ``TransportChannel``.
+enum TransportEvent: Sendable {
+    case head(TransportResponseHead)
+    case body(Data)
+}

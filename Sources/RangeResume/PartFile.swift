@@ -1,0 +1,115 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `.part` file: opened with `O_NOFOLLOW` (a symbolic link planted at its path is refused
+/// with `ELOOP`) and mode 0600, written with `pwrite`, made durable with `fsync`.
+final class PartFile {
+    let path: String
+    private var descriptor: Int32
+
+    init(path: String) throws(RangeResumeError) {
+        self.path = path
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .fileSystem(operation: "open", path: path, errno: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            _ = systemClose(fd)
+            throw .fileSystem(operation: "open (not a regular file)", path: path, errno: EINVAL)
+        }
+        if info.st_mode & 0o777 != 0o600 { _ = fchmod(fd, 0o600) }
+        self.descriptor = fd
+    }
+
+    deinit { if descriptor >= 0 { _ = systemClose(descriptor) } }
+
+    var size: Int64 {
+        get throws(RangeResumeError) {
+            var info = stat()
+            guard fstat(descriptor, &info) == 0 else { throw .fileSystem(operation: "fstat", path: path, errno: errno) }
+            return Int64(info.st_size)
+        }
+    }
+
+    func truncate(to length: Int64) throws(RangeResumeError) {
+        guard ftruncate(descriptor, off_t(length)) == 0 else {
+            throw .fileSystem(operation: "ftruncate", path: path, errno: errno)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(RangeResumeError) {
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .fileSystem(operation: "pwrite", path: path, errno: errno)
+            }
+            done += count
+        }
+    }
+
+    func sync() throws(RangeResumeError) {
+        guard fsync(descriptor) == 0 else { throw .fileSystem(operation: "fsync", path: path, errno: errno) }
+    }
+
+    func setMode(_ mode: mode_t) { _ = fchmod(descriptor, mode) }
+
+    func close() {
+        if descriptor >= 0 { _ = systemClose(descriptor) }
+        descriptor = -1
+    }
+}
+
+/// File-system helpers shared by the resumer.
+enum FileSystem {
+    /// `fsync` of the directory at `path`, so a rename or unlink in it is durable.
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        _ = close(fd)
+    }
+
+    static func remove(_ path: String) {
+        _ = unlink(path)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    static func rename(_ from: String, _ to: String) throws(RangeResumeError) {
+        guard systemRename(from, to) == 0 else { throw .fileSystem(operation: "rename", path: to, errno: errno) }
+    }
+
+    /// Writes `bytes` to `path` atomically and durably: a temporary file (`O_NOFOLLOW`, 0600),
+    /// `fsync`, `rename` over `path`.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(RangeResumeError) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .fileSystem(operation: "open", path: temporary, errno: errno) }
+        let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
+        let failure = written != bytes.count ? errno : (fsync(fd) != 0 ? errno : 0)
+        _ = close(fd)
+        guard failure == 0 else {
+            unlink(temporary)
+            throw .fileSystem(operation: "write", path: temporary, errno: failure)
+        }
+        try rename(temporary, path)
+    }
+}
+
+#if canImport(Glibc)
+private let systemClose = Glibc.close
+private let systemWrite = Glibc.write
+private let systemRename = Glibc.rename
+#elseif canImport(Darwin)
+private let systemClose = Darwin.close
+private let systemWrite = Darwin.write
+private let systemRename = Darwin.rename
+#endif

@@ -1,0 +1,378 @@
+import Foundation
+import Retry
+
+/// One attempt of ``RangeResumer``: the resume state machine (see `Documentation/RangeResume.md`
+/// for it as a table). Lives in a single task; only the watchdog and the channel are shared.
+final class ResumeAttempt<C: Clock<Duration>> {
+    private enum Outcome {
+        case done(DownloadResult)
+        case restart(String)
+    }
+
+    private let configuration: RangeResumer.Configuration
+    private let transport: any HTTPTransport
+    private let url: URL
+    private let destination: String
+    private let directory: String
+    private let partPath: String
+    private let metaPath: String
+    private let expectedLength: Int64?
+    private let expectedSHA256: String?
+    private let clock: C
+    private let hashing: Bool
+    private var progress: ProgressReporter<C>
+
+    private var part: PartFile?
+    private var sidecar: ResumeSidecar
+    /// Hashes the written `.part` on its own thread (`nil` when hashing is off).
+    private var fileHasher: FileHasher?
+    private var restarts = 0
+
+    private var resumedFrom: Int64 = 0
+    private var received: Int64 = 0
+    private var total: Int64?
+
+    // The write buffer: `batchCount` bytes waiting to be written at `flushed`.
+    private var flushed: Int64 = 0
+    private var batch: UnsafeMutableRawBufferPointer
+    private var batchCount = 0
+    private var lastCheckpoint: Int64 = 0
+
+    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport, url: URL, destination: URL,
+         expectedLength: Int64?, expectedSHA256: String?, clock: C,
+         progress: (@Sendable (DownloadProgress) -> Void)?) throws(RangeResumeError) {
+        guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
+            throw .invalidDestination("not a file path: \(destination)")
+        }
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw .invalidArgument("not an http(s) URL: \(url.absoluteString)")
+        }
+        if let expectedLength, expectedLength < 0 { throw .invalidArgument("negative expectedLength") }
+        if let expectedSHA256 {
+            guard expectedSHA256.utf8.count == 64, expectedSHA256.allSatisfy(\.isHexDigit) else {
+                throw .invalidArgument("expectedSHA256 is not 64 hex digits")
+            }
+        }
+        self.configuration = configuration
+        self.transport = transport
+        self.url = url
+        self.destination = destination.standardizedFileURL.path
+        self.directory = destination.standardizedFileURL.deletingLastPathComponent().path
+        self.partPath = self.destination + ".part"
+        self.metaPath = self.destination + ".part.meta"
+        self.expectedLength = expectedLength
+        self.expectedSHA256 = expectedSHA256?.lowercased()
+        self.clock = clock
+        self.hashing = configuration.computesSHA256 || expectedSHA256 != nil
+        self.progress = ProgressReporter(clock: clock, interval: configuration.progressInterval, callback: progress)
+        self.sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0, integrityFailures: 0)
+        self.batch = .allocate(byteCount: configuration.writeBatchSize, alignment: 16)
+    }
+
+    deinit {
+        fileHasher?.stop()
+        batch.deallocate()
+    }
+
+    private var position: Int64 { flushed + Int64(batchCount) }
+    private var cap: Int64? { configuration.maxBytes ?? expectedLength }
+
+    func run() async throws -> DownloadResult {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RangeResumeError.invalidDestination("directory does not exist: \(directory)")
+        }
+        if FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw RangeResumeError.invalidDestination("is a directory: \(destination)")
+        }
+        let part = try PartFile(path: partPath)
+        self.part = part
+        defer { part.close() }
+        if hashing { fileHasher = try FileHasher(path: partPath) }
+        try loadResumeState(part)
+        while true {
+            switch try await exchange(part) {
+            case .done(let result):
+                return result
+            case .restart(let reason):
+                restarts += 1
+                try resetLocal(part)
+                if restarts > 1 { throw RangeResumeError.resumeMismatch(reason) }
+            }
+        }
+    }
+
+    /// Adopts the sidecar if it describes a resumable `.part` of this URL; otherwise starts clean.
+    private func loadResumeState(_ part: PartFile) throws {
+        let size = try part.size
+        if let saved = ResumeSidecar.load(from: metaPath), saved.url == url.absoluteString {
+            sidecar.integrityFailures = saved.integrityFailures
+            let lengthAgrees = saved.length == nil || expectedLength == nil || saved.length == expectedLength
+            if saved.validator != nil, saved.durable > 0, size >= saved.durable, lengthAgrees {
+                // Bytes past the last checkpoint were never fsynced before the sidecar: not trusted.
+                if size > saved.durable { try part.truncate(to: saved.durable) }
+                sidecar = saved
+                flushed = saved.durable
+                return
+            }
+        }
+        if size > 0 { try part.truncate(to: 0) }
+        flushed = 0
+    }
+
+    /// Discards the local bytes (keeping the integrity-failure count in the sidecar).
+    private func resetLocal(_ part: PartFile) throws {
+        sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0,
+                                integrityFailures: sidecar.integrityFailures)
+        try sidecar.save(to: metaPath)
+        fileHasher?.reset()
+        try part.truncate(to: 0)
+        flushed = 0
+        batchCount = 0
+        lastCheckpoint = 0
+    }
+
+    /// Starts writing a fresh body from byte 0 under `validator`: the sidecar is replaced (and the
+    /// directory synced) *before* the `.part` is truncated, so no crash can pair old claims with
+    /// new bytes.
+    private func startFresh(_ part: PartFile, validator: ResumeValidator?, length: Int64?) throws {
+        sidecar = ResumeSidecar(url: url.absoluteString, validator: validator, length: length, durable: 0,
+                                integrityFailures: sidecar.integrityFailures)
+        try sidecar.save(to: metaPath)
+        FileSystem.syncDirectory(directory)
+        fileHasher?.reset()
+        try part.truncate(to: 0)
+        flushed = 0
+        batchCount = 0
+        lastCheckpoint = 0
+        resumedFrom = 0
+    }
+
+    /// Sends one request and handles its response.
+    private func exchange(_ part: PartFile) async throws -> Outcome {
+        let offset = flushed
+        let resuming = offset > 0 && sidecar.validator != nil
+        // Hash from byte 0 of what is on disk; after a resume, the hasher re-reads the kept prefix
+        // in the background while the rest downloads.
+        fileHasher?.reset()
+        fileHasher?.advance(to: resuming ? offset : 0)
+        var headers = configuration.additionalHeaders.filter {
+            !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
+        }
+        headers["Accept-Encoding"] = "identity"
+        if resuming, let validator = sidecar.validator {
+            headers["Range"] = "bytes=\(offset)-"
+            headers["If-Range"] = validator.ifRangeValue
+        }
+        let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
+        let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
+                                        minimumSpeed: configuration.minimumSpeed)
+        transport.start(TransportRequest(url: url, headers: headers), into: channel)
+        defer { channel.cancel(CancellationError()) }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await watchdog.watch(channel) }
+            defer { group.cancelAll() }
+            return try await self.respond(part, channel: channel, watchdog: watchdog, offset: resuming ? offset : 0)
+        }
+    }
+
+    private func respond(_ part: PartFile, channel: TransportChannel, watchdog: TransferWatchdog<C>,
+                         offset: Int64) async throws -> Outcome {
+        let first: TransportEvent?
+        do {
+            first = try await channel.next()
+        } catch let error as URLError where error.code == .badServerResponse {
+            // e.g. libcurl's "Empty reply from server": the connection closed before a head.
+            throw RangeResumeError.invalidResponse("no response head: \(error.localizedDescription)")
+        }
+        guard let first, case .head(let head) = first else {
+            throw RangeResumeError.invalidResponse("no response head")
+        }
+        watchdog.touch(bytes: 0, at: clock.now)
+        if (200..<300).contains(head.status), let coding = head["content-encoding"]?.trimmingCharacters(in: .whitespaces),
+           !coding.isEmpty, coding.lowercased() != "identity" {
+            channel.cancel(RangeResumeError.unsupportedContentEncoding(coding))
+            throw RangeResumeError.unsupportedContentEncoding(coding)
+        }
+        let contentLength = head["content-length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+        switch head.status {
+        case 200:
+            if let expectedLength, let contentLength, contentLength != expectedLength {
+                channel.cancel(CancellationError())
+                try integrityFailure(part, .length(expected: expectedLength, actual: contentLength))
+            }
+            try checkCap(part, channel: channel, announced: contentLength)
+            if offset > 0 { restarts += 1 }   // range ignored or validator changed
+            try startFresh(part, validator: ResumeValidator(head: head), length: contentLength)
+            total = contentLength ?? expectedLength
+            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: contentLength)
+        case 206:
+            guard let value = head["content-range"], let range = ContentRange(value),
+                  let first = range.first, let last = range.last else {
+                return .restart("206 with unusable Content-Range \(head["content-range"] ?? "(none)")")
+            }
+            guard let rangeTotal = range.total else { return .restart("206 with unknown total length") }
+            if first != offset { return .restart("Content-Range starts at \(first), local size is \(offset)") }
+            if let known = sidecar.length ?? expectedLength, known != rangeTotal {
+                return .restart("Content-Range total \(rangeTotal), expected \(known)")
+            }
+            if let expectedLength, expectedLength != rangeTotal {
+                return .restart("Content-Range total \(rangeTotal), expected \(expectedLength)")
+            }
+            if let contentLength, contentLength != last - first + 1 {
+                return .restart("Content-Length \(contentLength) disagrees with Content-Range \(value)")
+            }
+            let validator = ResumeValidator(head: head)
+            if offset > 0 {
+                if case .etag(let saved) = sidecar.validator, case .etag(let now)? = validator, saved != now {
+                    return .restart("ETag changed from \(saved) to \(now)")
+                }
+                resumedFrom = offset
+                if sidecar.length == nil { sidecar.length = rangeTotal }
+            } else {
+                try startFresh(part, validator: validator, length: rangeTotal)
+            }
+            try checkCap(part, channel: channel, announced: rangeTotal)
+            total = rangeTotal
+            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: last - first + 1)
+        case 416:
+            channel.cancel(CancellationError())
+            if let value = head["content-range"], let range = ContentRange(value), range.first == nil,
+               let rangeTotal = range.total, offset > 0, offset == rangeTotal,
+               (sidecar.length ?? rangeTotal) == rangeTotal, (expectedLength ?? rangeTotal) == rangeTotal {
+                resumedFrom = offset
+                total = rangeTotal
+                return .done(try complete(part))
+            }
+            return .restart("416 with Content-Range \(head["content-range"] ?? "(none)") at local size \(offset)")
+        default:
+            channel.cancel(CancellationError())
+            throw HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? url)
+        }
+    }
+
+    private func checkCap(_ part: PartFile, channel: TransportChannel, announced: Int64?) throws {
+        guard let cap, let announced, announced > cap else { return }
+        channel.cancel(CancellationError())
+        try resetLocal(part)
+        throw RangeResumeError.exceedsMaxBytes(limit: cap)
+    }
+
+    /// Writes the body to the `.part` through the bounded batch buffer, with checkpoints.
+    private func stream(_ part: PartFile, channel: TransportChannel, watchdog: TransferWatchdog<C>,
+                        bodyLength: Int64?) async throws -> Outcome {
+        var bodyBytes: Int64 = 0
+        lastCheckpoint = flushed
+        progress.update(bytes: position, total: total, restarts: restarts, resumedFrom: resumedFrom, now: clock.now)
+        do {
+            while let event = try await channel.next() {
+                guard case .body(let data) = event, !data.isEmpty else { continue }
+                if let bodyLength, bodyBytes + Int64(data.count) > bodyLength {
+                    throw RangeResumeError.invalidResponse("body longer than the announced \(bodyLength) bytes")
+                }
+                if let cap, position + Int64(data.count) > cap {
+                    channel.cancel(CancellationError())
+                    try resetLocal(part)
+                    throw RangeResumeError.exceedsMaxBytes(limit: cap)
+                }
+                bodyBytes += Int64(data.count)
+                received += Int64(data.count)
+                try data.withUnsafeBytes { try append($0, to: part) }
+                let now = clock.now
+                watchdog.touch(bytes: data.count, at: now)
+                if progress.isActive {
+                    progress.update(bytes: position, total: total, restarts: restarts, resumedFrom: resumedFrom, now: now)
+                }
+            }
+        } catch RangeResumeError.exceedsMaxBytes(let limit) {
+            throw RangeResumeError.exceedsMaxBytes(limit: limit)
+        } catch {
+            channel.cancel(error)
+            try flush(part)
+            try checkpoint(part)
+            if error is RangeResumeError || error is CancellationError { throw error }
+            throw IncompleteDownloadError(expectedBytes: total, receivedBytes: position)
+        }
+        try flush(part)
+        if let bodyLength, bodyBytes < bodyLength {
+            try checkpoint(part)
+            throw IncompleteDownloadError(expectedBytes: total, receivedBytes: position)
+        }
+        return .done(try complete(part))
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer, to part: PartFile) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let take = min(batch.count - batchCount, bytes.count - offset)
+            (batch.baseAddress! + batchCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
+            batchCount += take
+            offset += take
+            if batchCount == batch.count {
+                try flush(part)
+                if flushed - lastCheckpoint >= configuration.checkpointInterval { try checkpoint(part) }
+            }
+        }
+    }
+
+    /// Writes the batch buffer to the `.part` and lets the hasher follow.
+    private func flush(_ part: PartFile) throws {
+        guard batchCount > 0 else { return }
+        try part.write(UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount), at: flushed)
+        flushed += Int64(batchCount)
+        fileHasher?.advance(to: flushed)
+        batchCount = 0
+    }
+
+    /// `fsync`s the `.part`, then records its size as durable in the sidecar.
+    private func checkpoint(_ part: PartFile) throws {
+        guard sidecar.validator != nil || flushed == 0 else { return }
+        try part.sync()
+        sidecar.durable = flushed
+        try sidecar.save(to: metaPath)
+        lastCheckpoint = flushed
+    }
+
+    /// Verifies the `.part` and moves it into place atomically.
+    private func complete(_ part: PartFile) throws -> DownloadResult {
+        let length = flushed
+        if let expectedLength, length != expectedLength {
+            try integrityFailure(part, .length(expected: expectedLength, actual: length))
+        }
+        var digest: String?
+        if let fileHasher {
+            // Covers every byte of the .part as written (all of it re-read after a 416).
+            var hasher = try fileHasher.drain()
+            digest = hasher.finalizeHex()
+        }
+        if let expectedSHA256, let digest, digest != expectedSHA256 {
+            try integrityFailure(part, .sha256(expected: expectedSHA256, actual: digest))
+        }
+        part.setMode(0o644)
+        try part.sync()
+        part.close()
+        try FileSystem.rename(partPath, destination)
+        FileSystem.syncDirectory(directory)
+        FileSystem.remove(metaPath)
+        progress.update(bytes: length, total: length, restarts: restarts, resumedFrom: resumedFrom, now: clock.now, force: true)
+        return DownloadResult(fileURL: URL(fileURLWithPath: destination), length: length, sha256: digest,
+                              resumedFrom: resumedFrom, bytesReceived: received, restarts: restarts)
+    }
+
+    /// Deletes the `.part`, counts the failure in the sidecar and throws ``IntegrityError``.
+    /// A permanent failure deletes the sidecar too: a later call starts over with one retry.
+    private func integrityFailure(_ part: PartFile, _ mismatch: IntegrityError.Mismatch) throws -> Never {
+        let permanent = sidecar.integrityFailures >= 1
+        part.close()
+        FileSystem.remove(partPath)
+        if permanent {
+            FileSystem.remove(metaPath)
+        } else {
+            sidecar = ResumeSidecar(url: url.absoluteString, validator: nil, length: nil, durable: 0,
+                                    integrityFailures: sidecar.integrityFailures + 1)
+            try? sidecar.save(to: metaPath)
+        }
+        FileSystem.syncDirectory(directory)
+        throw IntegrityError(mismatch: mismatch, isPermanent: permanent)
+    }
+}
