@@ -209,15 +209,5 @@ private func firstChild(in children: [ChildProcess], printing prefix: String) as
 
 /// The path of an executable target built beside the test bundle.
 func fixtureExecutable(_ name: String) -> URL {
-    #if os(Linux)
-    let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    #else
-    let testBinary = Bundle.main.bundleURL.appending(path: "placeholder")
-    #endif
-    var directory = testBinary.deletingLastPathComponent()
-    // On macOS the tests run inside a .xctest bundle: climb out of it.
-    while directory.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appending(path: name)
+    ChildProcess.siblingExecutable(named: name)
 }
