@@ -101,7 +101,7 @@ struct DownloadQueueChaosTests {
 
     @Test func survivesFiveSIGKILLsOfTheQueueProcess() async throws {
         let setup = try await Setup(seed: 77); defer { setup.tearDown() }
-        let executable = fixtureExecutable("DownloadQueueChild")
+        let executable = ChildProcess.siblingExecutable(named: "DownloadQueueChild")
         for _ in 0..<5 {
             let child = try ChildProcess(executable: executable, arguments: [setup.journal])
             // Kill after a few jobs ended, while others are mid-transfer.

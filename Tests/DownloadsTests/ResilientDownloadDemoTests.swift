@@ -9,7 +9,7 @@ import Testing
 struct ResilientDownloadDemoTests {
     /// Runs the demo with `arguments`; returns its stdout lines and exit status.
     static func run(_ arguments: [String]) async throws -> (lines: [String], status: ChildProcess.ExitStatus) {
-        let child = try ChildProcess(executable: fixtureExecutable("resilient-download"), arguments: arguments)
+        let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "resilient-download"), arguments: arguments)
         var lines: [String] = []
         while let line = await child.nextLine() { lines.append(line) }
         return (lines, await child.exitStatus)

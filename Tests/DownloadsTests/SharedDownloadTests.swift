@@ -155,7 +155,7 @@ struct SharedDownloadTests {
         let destination = dir.url.appending(path: "shared.bin")
         let byteCount = 1 << 20
         let children = try (0..<8).map { _ in
-            try ChildProcess(executable: fixtureExecutable("SharedDownloadChild"),
+            try ChildProcess(executable: ChildProcess.siblingExecutable(named: "SharedDownloadChild"),
                              arguments: [destination.path, String(byteCount)])
         }
         // Each child's first line: exactly one downloads (and blocks until told to finish), the
@@ -205,9 +205,4 @@ private func firstChild(in children: [ChildProcess], printing prefix: String) as
         }
         return nil
     }
-}
-
-/// The path of an executable target built beside the test bundle.
-func fixtureExecutable(_ name: String) -> URL {
-    ChildProcess.siblingExecutable(named: name)
 }

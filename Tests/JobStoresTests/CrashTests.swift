@@ -21,13 +21,9 @@ struct CrashTests {
     static let jobs = ProcessInfo.processInfo.environment["JOBSTORES_CRASH_JOBS"].flatMap(Int.init) ?? 2_000
     static let kills = ProcessInfo.processInfo.environment["JOBSTORES_CRASH_KILLS"].flatMap(Int.init) ?? 25
 
-    /// The build products directory: the test bundle's own directory.
+    /// The crash child, built beside the test binary.
     static var childExecutable: String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        // On Darwin the test binary sits inside `X.xctest/Contents/MacOS/`.
-        while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
-        return directory.appendingPathComponent("JobStoreCrashChild").path
+        ChildProcess.siblingExecutable(named: "JobStoreCrashChild").path
     }
 
     struct Run: Sendable {
