@@ -58,6 +58,8 @@ public struct RangeFetcher: Sendable {
     /// `GET` carrying `Range: bytes=0-0` (at most one body byte is read).
     ///
     /// - Throws: `HTTPStatusError` for a status other than 200/206/416,
+    ///   ``RangeFetchError/contentRangeMismatch(requested:received:)`` (retryable) for a `206`
+    ///   whose `Content-Range` is not `bytes 0-0/<total>`,
     ///   ``RangeResumeError/unsupportedContentEncoding(_:)``, ``RangeResumeError/stalled(timeout:)``
     ///   when no head arrives within the stall timeout, ``RangeResumeError/invalidArgument(_:)``
     ///   for a non-HTTP URL, and the engine's connection errors (`URLError`).
@@ -80,7 +82,8 @@ public struct RangeFetcher: Sendable {
                    let total = range.total {
                     return RangeProbe(url: answered, supportsRanges: true, totalLength: total, validator: validator)
                 }
-                return RangeProbe(url: answered, supportsRanges: false, totalLength: nil, validator: validator)
+                // A 206 means ranges work; a Content-Range that does not match is a faulty answer.
+                throw RangeFetchError.contentRangeMismatch(requested: "bytes=0-0", received: head["content-range"])
             case 200:
                 let length = head["content-length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
                 return RangeProbe(url: answered, supportsRanges: false, totalLength: length, validator: validator)
