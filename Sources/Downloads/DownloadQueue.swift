@@ -355,11 +355,12 @@ public actor DownloadQueue {
         let latest = ProgressCell()
         let destination = URL(fileURLWithPath: job.destination)
         return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
-            group.addTask { [resumer, transferClock, eventSink] in
+            group.addTask { [resumer, transferClock, eventSink, configuration] in
                 do {
                     if let hostLimit { try await hostLimit.acquire() }
                     defer { hostLimit?.release() }
-                    let result = try await resumer.download(
+                    let result = try await DownloadQueue.transfer(
+                        with: resumer, connections: configuration.connectionsPerDownload,
                         from: job.url, to: destination, expectedLength: job.expectedLength,
                         expectedSHA256: job.expectedSHA256, clock: transferClock
                     ) { progress in
@@ -481,7 +482,8 @@ public actor DownloadQueue {
     private nonisolated func removePartialFiles(of job: DownloadJob) {
         guard !configuration.keepsPartialFilesOnCancel else { return }
         let destination = URL(fileURLWithPath: job.destination)
-        for file in [RangeResumer.partFileURL(for: destination), RangeResumer.sidecarURL(for: destination)] {
+        for file in [RangeResumer.partFileURL(for: destination), RangeResumer.sidecarURL(for: destination),
+                     SegmentedDownload.sidecarURL(for: destination)] {
             try? FileManager.default.removeItem(at: file)
         }
     }

@@ -30,6 +30,11 @@ public struct DownloadQueueConfiguration: Sendable {
     /// The settings of the `RangeResumer` that makes each attempt (stall timeout, minimum speed,
     /// checkpoint interval, progress interval — which throttles the queue's progress events).
     public var resumer: RangeResumer.Configuration
+    /// Connections per download. With more than 1, each attempt is a ``SegmentedDownload`` over
+    /// up to this many connections (falling back to one connection for small files and servers
+    /// without ranges; segments are retried inside the attempt with the segmented defaults, on
+    /// the queue's transfer clock). Default 1: each attempt is one `RangeResumer` download.
+    public var connectionsPerDownload: Int
     /// The lease owner this queue claims jobs as. Unique per queue instance by default
     /// (`<host>:<pid>:<random>`); two live queues must never share one.
     public var owner: String
@@ -44,7 +49,8 @@ public struct DownloadQueueConfiguration: Sendable {
         leaseRenewalInterval: Duration? = nil,
         keepsPartialFilesOnCancel: Bool = false,
         resumer: RangeResumer.Configuration = RangeResumer.Configuration(),
-        owner: String? = nil
+        owner: String? = nil,
+        connectionsPerDownload: Int = 1
     ) {
         self.maxConcurrentDownloads = max(1, maxConcurrentDownloads)
         self.maxConcurrentDownloadsPerHost = maxConcurrentDownloadsPerHost.map { max(1, $0) }
@@ -55,6 +61,7 @@ public struct DownloadQueueConfiguration: Sendable {
         self.keepsPartialFilesOnCancel = keepsPartialFilesOnCancel
         self.resumer = resumer
         self.owner = owner ?? Self.uniqueOwner()
+        self.connectionsPerDownload = max(1, connectionsPerDownload)
     }
 
     /// `<host>:<pid>:<8 random hex digits>`.

@@ -41,8 +41,8 @@ struct CommandLineOptions: Equatable {
           -o, --output DIR     directory for the files (must exist)
           --journal PATH       the job journal
           --concurrency N      files downloaded at once (default 3)
-          --connections N      connections per file (segmented downloads are not available
-                               yet: values above 1 are accepted and a note is printed)
+          --connections N      connections per file (default 1); above 1, files of 4 MiB or
+                               more from servers with ranges are fetched in segments
           --sha256 HEX         expected SHA-256 of a file; give it once per URL, in order
           -h, --help           print this help
 

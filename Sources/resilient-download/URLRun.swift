@@ -14,16 +14,15 @@ enum URLRun {
             printError("resilient-download: output directory does not exist: \(output.path)")
             return 64
         }
-        if options.connections > 1 {
-            printError("resilient-download: note: segmented downloads are not available yet; using 1 connection per file")
-        }
         let journal = options.journal ?? output.appendingPathComponent(".resilient-download.journal").path
         let store = try FileJournalJobStore(path: journal)
         // Short leases: after a crash or kill -9 the next run takes the dead run's jobs over
         // within 10 s (the journal is locked by one process at a time, so nobody else renews them).
         let configuration = DownloadQueueConfiguration(
             maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
-            leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2))
+            leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
+            // --connections N > 1: each file is a SegmentedDownload over up to N connections.
+            connectionsPerDownload: options.connections)
         let queue = DownloadQueue(store: store, configuration: configuration)
         var items: [DownloadSession.Item] = []
         var alreadyDone: [String] = []

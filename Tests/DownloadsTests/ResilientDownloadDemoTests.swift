@@ -62,6 +62,20 @@ struct ResilientDownloadDemoTests {
         #expect(!exists(dir.file("nope.bin")))
     }
 
+    @Test func connectionsAboveOneDownloadInSegments() async throws {
+        let server = try FaultyHTTPServer(); defer { server.stop() }
+        let dir = try ScratchDirectory(); defer { dir.cleanup() }
+        let body = seededBytes(6 << 20, seed: 77)
+        server.serve(body, at: "/big.bin")
+        let run = try await Self.run([server.url(for: "/big.bin").absoluteString, "-o", dir.url.path,
+                                      "--connections", "4", "--sha256", SHA256.hex(of: body)])
+        #expect(run.status == .exited(0))
+        #expect(contents(of: dir.file("big.bin")) == Data(body))
+        let ranges = server.requests(for: "/big.bin").compactMap(\.range)
+        #expect(ranges.first == "bytes=0-0")
+        #expect(Set(ranges.dropFirst()).count == 4)   // one range per connection
+    }
+
     @Test func helpPrintsUsage() async throws {
         let (lines, status) = try await Self.run(["--help"])
         #expect(status == .exited(0))
