@@ -15,6 +15,7 @@ let allBenchmarks: [Benchmark] = [
     Benchmark(name: "faulty-http-server", run: FaultyHTTPServerBenchmarks.run),
     Benchmark(name: "rangeresume", run: RangeResumeBenchmarks.run),
     Benchmark(name: "downloadqueue", run: DownloadQueueBenchmarks.run),
+    Benchmark(name: "segmented", run: SegmentedDownloadBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.

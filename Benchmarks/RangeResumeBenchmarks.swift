@@ -204,7 +204,8 @@ final class LoopbackNginx {
     private let process: Process
     private let prefix: URL
 
-    init?(executable: String, root: URL) {
+    /// - Parameter serverDirectives: extra directives for the `server` block (e.g. `limit_rate 8m;`).
+    init?(executable: String, root: URL, serverDirectives: String = "") {
         prefix = root.appendingPathComponent("nginx")
         try? FileManager.default.createDirectory(at: prefix.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         port = Int.random(in: 20_000..<60_000)
@@ -215,7 +216,7 @@ final class LoopbackNginx {
         http { access_log off; sendfile on; gzip off; types { application/octet-stream bin; }
           client_body_temp_path \(temp); proxy_temp_path \(temp); fastcgi_temp_path \(temp);
           uwsgi_temp_path \(temp); scgi_temp_path \(temp);
-          server { listen 127.0.0.1:\(port); root \(root.path); } }
+          server { listen 127.0.0.1:\(port); root \(root.path); \(serverDirectives) } }
         """
         let configPath = prefix.appendingPathComponent("nginx.conf").path
         guard (try? config.write(toFile: configPath, atomically: true, encoding: .utf8)) != nil else { return nil }
