@@ -96,10 +96,10 @@ enum SegmentedDownloadBenchmarks {
             guard let values = seconds[name], !values.isEmpty else { return nil }
             return values.sorted()[values.count / 2]
         }
-        let prefix = "segmented.\(mebibytes)MiB.limit\(limit)m"
+        let prefix = "seg\(mebibytes)M.lim\(limit)m"
         if let single = median("single") {
             report("\(prefix).x1.wall", single, "s")
-            report("\(prefix).x1.throughput", bytes / single / 1e6, "MB/s", peer: ("1×limit", limitMB))
+            report("\(prefix).x1.vs-bound", bytes / single / 1e6, "MB/s", peer: ("1×limit", limitMB))
         }
         for connections in [4, 8] {
             let aria = median("aria2c.x\(connections)")
@@ -109,7 +109,7 @@ enum SegmentedDownloadBenchmarks {
                 let name = "\(prefix).x\(connections).\(engine)"
                 report("\(name).wall", mine, "s")
                 if let aria {
-                    report("\(name).throughput", bytes / mine / 1e6, "MB/s", peer: ("aria2c -x\(connections)", bytes / aria / 1e6))
+                    report("\(name).vs-aria2c", bytes / mine / 1e6, "MB/s", peer: ("aria2c -x\(connections)", bytes / aria / 1e6))
                 }
                 report("\(name).vs-bound", bytes / mine / 1e6, "MB/s", peer: ("\(connections)×limit", Double(connections) * limitMB))
             }

@@ -18,24 +18,22 @@ final class SegmentProgressMeter<C: Clock<Duration>>: Sendable {
     private let total: Int64
     private let callback: (@Sendable (DownloadProgress) -> Void)?
 
-    init(clock: C, interval: Duration, total: Int64, resumedFrom: Int64, callback: (@Sendable (DownloadProgress) -> Void)?) {
+    init(clock: C, interval: Duration, total: Int64, resumedFrom: Int64, restarts: Int,
+         callback: (@Sendable (DownloadProgress) -> Void)?) {
         self.clock = clock
         self.interval = interval
         self.total = total
         self.callback = callback
-        self.state = LockedValue(State(bytes: resumedFrom, resumedFrom: resumedFrom))
+        self.state = LockedValue(State(bytes: resumedFrom, restarts: restarts, resumedFrom: resumedFrom))
     }
 
     /// Body bytes received in this call (all segments, including bytes later fetched again).
     var received: Int64 { state.withLock { $0.received } }
 
-    /// Starts over from zero bytes (after a restart).
-    func restart() {
-        state.withLock {
-            $0.bytes = 0
-            $0.resumedFrom = 0
-            $0.restarts += 1
-        }
+    /// Emits the first snapshot (the bytes already on disk).
+    func start() {
+        guard let callback else { return }
+        if let snapshot = state.withLock({ self.snapshot(&$0, force: true) }) { callback(snapshot) }
     }
 
     func add(_ count: Int) {

@@ -56,7 +56,8 @@ struct SegmentedRun<C: Clock<Duration>>: Sendable {
         let ledger = try prepare(fd)
         let resumedFrom = ledger.durableBytes
         let meter = SegmentProgressMeter(clock: clock, interval: configuration.transfer.progressInterval, total: total,
-                                         resumedFrom: resumedFrom, callback: progress)
+                                         resumedFrom: resumedFrom, restarts: restarts, callback: progress)
+        meter.start()
         let stats = try await drive(ledger: ledger, fd: fd, meter: meter)
 
         // Verify: every segment complete, the length, the optional SHA-256.

@@ -58,8 +58,14 @@ struct SegmentedDownloadTests {
             .dropAfter(bytes: 10_000), .resetAfter(bytes: 20_000), .status(503), .closeWithoutResponse, .wrongContentRange,
         ], for: "/big.bin")
         let digest = SHA256.hex(of: fixture.body)
+        let snapshots = SnapshotLog()
         let result = try await SegmentedDownload(configuration: Self.configuration(), engine: engine)
-            .download(from: fixture.url, to: fixture.destination, expectedSHA256: digest, clock: ManualClock())
+            .download(from: fixture.url, to: fixture.destination, expectedSHA256: digest, clock: ManualClock()) {
+                snapshots.append($0)
+            }
+        // ManualClock never advances: the first snapshot and the forced final one.
+        #expect(snapshots.all.first?.bytes == 0 && snapshots.all.last?.bytes == Int64(Self.size))
+        #expect(snapshots.all.allSatisfy { $0.totalBytes == Int64(Self.size) })
         #expect(result.isSegmented && result.segments == 4 && result.download.sha256 == digest)
         #expect(contents(of: fixture.destination) == Data(fixture.body))
         #expect(!exists(fixture.part) && !exists(fixture.sidecar))
@@ -180,4 +186,13 @@ struct SegmentedDownloadTests {
         gap.segments[0].first = 6
         #expect(SegmentSidecar(decoding: gap.encoded()) == nil)
     }
+}
+
+/// Progress snapshots collected from segment tasks.
+final class SnapshotLog: @unchecked Sendable {
+    // @unchecked Sendable: `snapshots` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var snapshots: [DownloadProgress] = []
+    func append(_ snapshot: DownloadProgress) { lock.withLock { snapshots.append(snapshot) } }
+    var all: [DownloadProgress] { lock.withLock { snapshots } }
 }
