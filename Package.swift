@@ -54,7 +54,7 @@ let package = Package(
             name: "DownloadsTests",
             dependencies: [
                 "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
-                "DownloadQueueChild", "resilient-download",
+                "DownloadQueueChild", "resilient-download", "SegmentedDownloadChild",
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
@@ -69,6 +69,11 @@ let package = Package(
             name: "SharedDownloadChild",
             dependencies: ["Downloads"],
             path: "Tests/Fixtures/SharedDownloadChild"
+        ),
+        .executableTarget(
+            name: "SegmentedDownloadChild",
+            dependencies: ["Downloads", "RangeResume"],
+            path: "Tests/Fixtures/SegmentedDownloadChild"
         ),
         .executableTarget(
             name: "DownloadQueueChild",

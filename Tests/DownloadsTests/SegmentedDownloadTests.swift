@@ -4,6 +4,9 @@ import RangeResume
 import ResilienceTesting
 import Retry
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `SegmentedDownload` against `FaultyHTTPServer`: faults on segments, restart after a crash,
 /// a validator change mid-way, struggling segments, and the fallbacks.
@@ -101,6 +104,31 @@ struct SegmentedDownloadTests {
         for segment in saved.segments where !segment.isComplete {
             #expect(run2Ranges.contains("bytes=\(segment.next)-\(segment.last)"))
         }
+    }
+
+    @Test func sigkillMidDownloadThenRestartFetchesOnlyMissingBytes() async throws {
+        let fixture = try Fixture()
+        // Segment requests trickle (about 100 kB/s each) so the kill lands mid-download.
+        fixture.server.enqueueFaults([Self.noFault] + Array(repeating: .trickle(bytesPerSecond: 100_000), count: 4),
+                                     for: "/big.bin")
+        let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "SegmentedDownloadChild"),
+                                     arguments: [fixture.url.absoluteString, fixture.destination.path])
+        while let line = await child.nextLine() {
+            if line.hasPrefix("progress "), let bytes = Int(line.dropFirst(9)), bytes >= 160 << 10 { break }
+            if line.hasPrefix("error") || line == "done" { Issue.record("child ended before the kill: \(line)"); return }
+        }
+        child.kill(SIGKILL)
+        _ = await child.exitStatus
+        let saved = try #require(SegmentSidecar.load(from: fixture.sidecar.path))
+        let durable = saved.segments.reduce(Int64(0)) { $0 + $1.done }
+        #expect(durable > 0 && durable < Int64(Self.size) && !exists(fixture.destination))
+        let firstOfRun2 = fixture.server.requests.count
+
+        let result = try await SegmentedDownload(configuration: Self.configuration())
+            .download(from: fixture.url, to: fixture.destination, clock: ManualClock())
+        #expect(contents(of: fixture.destination) == Data(fixture.body))
+        #expect(result.download.resumedFrom == durable)
+        #expect(fixture.bytesServed(from: firstOfRun2) == Self.size - Int(durable))
     }
 
     @Test(arguments: Self.engines) func etagChangeMidwayRestartsWithoutSplicing(engine: RangeResumer.Engine) async throws {
