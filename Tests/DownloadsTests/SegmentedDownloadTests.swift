@@ -108,8 +108,9 @@ struct SegmentedDownloadTests {
 
     @Test func sigkillMidDownloadThenRestartFetchesOnlyMissingBytes() async throws {
         let fixture = try Fixture()
-        // Segment requests trickle (about 100 kB/s each) so the kill lands mid-download.
-        fixture.server.enqueueFaults([Self.noFault] + Array(repeating: .trickle(bytesPerSecond: 100_000), count: 4),
+        // Segment requests trickle (about 10 kB/s each: 26 s per segment) so the kill lands
+        // mid-download even when this test reads the child's lines late.
+        fixture.server.enqueueFaults([Self.noFault] + Array(repeating: .trickle(bytesPerSecond: 10_000), count: 4),
                                      for: "/big.bin")
         let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "SegmentedDownloadChild"),
                                      arguments: [fixture.url.absoluteString, fixture.destination.path])
@@ -119,7 +120,10 @@ struct SegmentedDownloadTests {
         }
         child.kill(SIGKILL)
         _ = await child.exitStatus
-        let saved = try #require(SegmentSidecar.load(from: fixture.sidecar.path))
+        #expect(!child.lines.contains("done"), "the child finished before the kill")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: fixture.dir.url.path)) ?? []
+        let saved = try #require(SegmentSidecar.load(from: fixture.sidecar.path),
+                                 "child said \(child.lines.suffix(3)), files \(files), requests \(fixture.server.requests)")
         let durable = saved.segments.reduce(Int64(0)) { $0 + $1.done }
         #expect(durable > 0 && durable < Int64(Self.size) && !exists(fixture.destination))
         let firstOfRun2 = fixture.server.requests.count
