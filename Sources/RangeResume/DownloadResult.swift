@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a successful ``RangeResumer/download(from:to:expectedLength:expectedSHA256:clock:progress:)``
+/// What a successful ``RangeResumer/download(from:mirrors:to:expectedLength:expectedSHA256:clock:progress:)``
 /// delivered: the destination now holds exactly these bytes, verified.
 public struct DownloadResult: Sendable, Hashable {
     /// The destination file, complete and renamed into place.
