@@ -382,7 +382,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
         FileSystem.remove(metaPath)
         progress.update(bytes: length, total: length, restarts: restarts, resumedFrom: resumedFrom, now: clock.now, force: true)
         return DownloadResult(fileURL: URL(fileURLWithPath: destination), length: length, sha256: digest,
-                              resumedFrom: resumedFrom, bytesReceived: received, restarts: restarts)
+                              resumedFrom: resumedFrom, bytesReceived: received, restarts: restarts,
+                              sourceURL: url)
     }
 
     /// Deletes the `.part`, counts the failure in the sidecar and throws ``IntegrityError``.

@@ -80,12 +80,15 @@ struct DownloadSession {
             let wait = max(0, at.timeIntervalSinceNow)
             items[index].status = "retry in \(String(format: "%.1f", wait)) s"
             plain("\(name): \(error.message); retrying in \(String(format: "%.1f", wait)) s")
+        case .switchedMirror(_, let url):
+            plain("\(name): next attempt from mirror \(url.absoluteString)")
         case .completed(_, let result):
             items[index].result = result
             items[index].bytes = result.length
             items[index].total = result.length
             items[index].status = items[index].isVerified ? "done, verified" : "done, SHA-256 MISMATCH"
-            plain("\(name): complete, \(result.length) bytes, SHA-256 \(result.sha256 ?? "-")")
+            let source = result.sourceURL.map { " from \($0.absoluteString)" } ?? ""
+            plain("\(name): complete\(source), \(result.length) bytes, SHA-256 \(result.sha256 ?? "-")")
         case .failed(_, let failure):
             failedAttempts += 1
             items[index].failure = failure.message
