@@ -23,7 +23,8 @@ enum URLRun {
         // within 10 s (the journal is locked by one process at a time, so nobody else renews them).
         let configuration = DownloadQueueConfiguration(
             maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
-            leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2))
+            leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
+            resumer: RangeResumer.Configuration(checkpointInterval: Int64(options.checkpointMiB) << 20))
         let queue = DownloadQueue(store: store, configuration: configuration)
         var items: [DownloadSession.Item] = []
         var alreadyDone: [String] = []
