@@ -9,7 +9,9 @@ import Testing
 /// output shows bytes past a checkpoint — no sleeps.
 @Suite("resilient-download kill and re-run", .timeLimit(.minutes(3)))
 struct ResilientDownloadKillTests {
-    static let size = 8 << 20
+    /// 16 s at the trickle rate: a loaded machine (ThreadSanitizer) can be seconds late reading
+    /// the progress line without the child finishing before the kill.
+    static let size = 16 << 20
     static let mebibyte = 1 << 20
     /// The first response trickles at 1 MiB/s, so the kill lands mid-body.
     static let trickle = HTTPFault.trickle(bytesPerSecond: 1 << 20)
@@ -105,7 +107,8 @@ struct ResilientDownloadKillTests {
         let range = try #require(sent[1].range)
         let offset = try #require(Int(range.dropFirst("bytes=".count).dropLast()))
         #expect(range == "bytes=\(offset)-" && sent[1].ifRange == fixture.resource.etag && sent[1].status == 206)
-        #expect(offset >= Self.killAfter && offset <= reported && offset % Self.mebibyte == 0)
+        #expect(offset >= Self.killAfter && offset >= reported - Self.mebibyte && offset % Self.mebibyte == 0)
+        #expect(offset <= sent[0].bodyBytesSent && offset < Self.size)
         #expect(sent[1].bodyBytesSent == Self.size - offset)
         // Re-fetched: what the first response had delivered past the checkpoint — at most one
         // checkpoint interval plus one write batch.
