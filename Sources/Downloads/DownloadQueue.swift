@@ -34,6 +34,13 @@ import Synchronization
 /// - A transient failure is persisted with `scheduleRetry` at the policy's delay (a server's
 ///   `Retry-After` honoured); a permanent one, or one past the attempts or time budget, with
 ///   `fail` and the error's description.
+/// - A job with mirrors (``enqueue(url:mirrors:destination:expectedLength:expectedSHA256:priority:maxAttempts:notBefore:metadata:)``)
+///   tries `[url] + mirrors` in order: after a connection-level failure or a 5xx the next attempt
+///   uses the next URL (wrapping around), resuming the `.part` from the same offset when
+///   `RangeResumer`'s mirror rules allow (that URL's own validator, or a known length and an
+///   expected SHA-256); validators are never sent across mirrors. The current mirror and the
+///   previous backoff delay (for decorrelated jitter) are kept in the job's metadata, written
+///   with each retry, so both survive a restart.
 /// - Cancelling removes `<destination>.part` and its sidecar unless
 ///   ``DownloadQueueConfiguration/keepsPartialFilesOnCancel`` is set.
 ///
@@ -167,6 +174,8 @@ public actor DownloadQueue {
     ///
     /// - Parameters:
     ///   - url: an `http`/`https` URL.
+    ///   - mirrors: other URLs serving the same bytes (at most 32), tried in order after `url`
+    ///     when an attempt fails with a connection-level error or a 5xx. Default none.
     ///   - destination: a `file:` URL; its directory must exist when the attempt runs. The
     ///     download writes `<destination>.part` and `<destination>.part.meta` next to it.
     ///   - expectedLength: the exact size in bytes, when known (checked, and the byte cap).
@@ -179,12 +188,12 @@ public actor DownloadQueue {
     /// - Throws: ``DownloadQueueError/invalidDestination(_:)``; the store's `JobStoreError`.
     @discardableResult
     public func enqueue(
-        url: URL, destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
+        url: URL, mirrors: [URL] = [], destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
         priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:]
     ) async throws -> UUID {
         guard destination.isFileURL else { throw DownloadQueueError.invalidDestination(destination.absoluteString) }
         let job = DownloadJob(
-            url: url, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,
+            url: url, mirrors: mirrors, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,
             expectedSHA256: expectedSHA256?.lowercased(), priority: priority,
             maxAttempts: maxAttempts ?? configuration.retryPolicy.maxAttempts, notBefore: notBefore, metadata: metadata)
         let id = try await store.enqueue(job, now: now())
@@ -345,7 +354,7 @@ public actor DownloadQueue {
     private nonisolated func work(on job: DownloadJob) async {
         defer { permits.release() }
         eventSink.yield(.started(id: job.id, attempt: job.attempts))
-        let outcome = await attempt(job, hostLimit: await hostSemaphore(for: job.url))
+        let outcome = await attempt(job, hostLimit: await hostSemaphore(for: MirrorRotation.currentURL(of: job)))
         await record(outcome, of: job)
         await finished(job.id)
     }
@@ -354,6 +363,7 @@ public actor DownloadQueue {
     private nonisolated func attempt(_ job: DownloadJob, hostLimit: AsyncSemaphore?) async -> Result<DownloadResult, any Error> {
         let latest = ProgressCell()
         let destination = URL(fileURLWithPath: job.destination)
+        let sources = MirrorRotation.sources(of: job), source = MirrorRotation.currentURL(of: job)
         return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
             group.addTask { [resumer, transferClock, eventSink, configuration] in
                 do {
@@ -361,7 +371,7 @@ public actor DownloadQueue {
                     defer { hostLimit?.release() }
                     let result = try await DownloadQueue.transfer(
                         with: resumer, connections: configuration.connectionsPerDownload,
-                        from: job.url, to: destination, expectedLength: job.expectedLength,
+                        from: source, mirrors: sources, to: destination, expectedLength: job.expectedLength,
                         expectedSHA256: job.expectedSHA256, clock: transferClock
                     ) { progress in
                         latest.store(progress)
@@ -445,12 +455,19 @@ public actor DownloadQueue {
             case .retry(let delay):
                 let due = date.addingTimeInterval(delay.seconds)
                 let retryable = JobFailure(message: failure.message, isRetryable: true)
+                let mirror = MirrorRotation.nextIndex(of: job, after: error)
+                let state = [RetrySchedule.previousDelayKey: RetrySchedule.metadataValue(for: delay),
+                             MirrorRotation.metadataKey: String(mirror)]
                 do {
-                    let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable, now: date)
+                    let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable,
+                                                                metadata: state, now: date)
                     if updated.state == .failed {
                         eventSink.yield(.failed(id: job.id, updated.lastError ?? retryable))
                     } else {
                         eventSink.yield(.retryScheduled(id: job.id, attempt: job.attempts, at: due, error: retryable))
+                        if mirror != MirrorRotation.currentIndex(of: job) {
+                            eventSink.yield(.switchedMirror(id: job.id, to: MirrorRotation.sources(of: job)[mirror]))
+                        }
                     }
                 } catch {
                     await reportLostJob(job, cleanUp: true)

@@ -8,12 +8,33 @@ import Retry
 /// `retry` keeps its attempt count and elapsed time in memory; a ``DownloadQueue`` keeps them in
 /// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same ``Retry/RetryPolicy``
 /// parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`, budget) one attempt at a time.
+///
+/// Decorrelated jitter needs the previous delay: the queue stores each chosen delay in the job's
+/// metadata under ``previousDelayKey`` (whole nanoseconds, decimal) together with the retry, and
+/// passes it back here, so a job's persisted schedule equals `retry`'s in-memory one for the same
+/// generator — including after a restart.
 enum RetrySchedule: Sendable, Equatable {
     /// Retry after `delay` (from the policy's backoff or the server's `Retry-After`).
     case retry(after: Duration)
     /// Give up; `isRetryable` says whether the error itself was transient (then attempts or the
     /// time budget ran out).
     case giveUp(isRetryable: Bool)
+
+    /// The metadata key holding the delay chosen before the job's latest retry, in nanoseconds.
+    static let previousDelayKey = "downloads.previous-delay-ns"
+
+    /// The delay chosen before `job`'s latest retry, from its metadata; `nil` before the first.
+    static func previousDelay(of job: DownloadJob) -> Duration? {
+        job.metadata[previousDelayKey].flatMap { Int64($0) }.map { .nanoseconds(max($0, 0)) }
+    }
+
+    /// `delay` as stored under ``previousDelayKey``.
+    static func metadataValue(for delay: Duration) -> String {
+        let (seconds, attoseconds) = delay.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return String(Int64.max) }
+        return String(whole &+ attoseconds / 1_000_000_000)
+    }
 
     /// Decides for a job whose attempt number `job.attempts` failed with `error` at wall time `now`.
     static func decide(
@@ -27,7 +48,7 @@ enum RetrySchedule: Sendable, Equatable {
         case .retryAfter(let requested) where policy.maxRetryAfter > .zero:
             delay = min(max(requested, .zero), policy.maxRetryAfter)
         case .retry, .retryAfter:
-            delay = policy.backoff.delay(forRetry: job.attempts, previous: nil, using: &generator)
+            delay = policy.backoff.delay(forRetry: job.attempts, previous: previousDelay(of: job), using: &generator)
         }
         if job.attempts >= job.maxAttempts { return .giveUp(isRetryable: true) }
         if let maxElapsed = policy.maxElapsed,

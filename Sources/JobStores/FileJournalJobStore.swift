@@ -186,6 +186,15 @@ public actor FileJournalJobStore: JobStore {
         try await perform(.retry(id: id, owner: owner, at: at, error: error.truncated, now: now))
     }
 
+    /// Implements ``JobStore/scheduleRetry(id:owner:at:error:metadata:now:)``: the retry and the
+    /// merged metadata are one journal record, durable together under ``durability``;
+    /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
+    @discardableResult
+    public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
+                              now: Date) async throws -> DownloadJob {
+        try await perform(.retryWithMetadata(id: id, owner: owner, at: at, error: error.truncated, metadata: metadata, now: now))
+    }
+
     /// Implements ``JobStore/fail(id:owner:error:now:)``. Returns once the change is durable under ``durability``;
     /// throws ``JobStoreError/unusable(reason:)`` after ``close()`` or an I/O failure.
     public func fail(id: UUID, owner: String, error: JobFailure, now: Date) async throws {

@@ -49,6 +49,13 @@ public actor InMemoryJobStore: JobStore {
         try table.apply(.retry(id: id, owner: owner, at: at, error: error, now: now))
     }
 
+    /// Implements ``JobStore/scheduleRetry(id:owner:at:error:metadata:now:)``. Nothing survives the process.
+    @discardableResult
+    public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
+                              now: Date) throws -> DownloadJob {
+        try table.apply(.retryWithMetadata(id: id, owner: owner, at: at, error: error, metadata: metadata, now: now))
+    }
+
     /// Implements ``JobStore/fail(id:owner:error:now:)``. Nothing survives the process.
     public func fail(id: UUID, owner: String, error: JobFailure, now: Date) throws {
         try table.apply(.fail(id: id, owner: owner, error: error, now: now))

@@ -11,6 +11,8 @@ enum JobRecord: Sendable, Hashable {
     case progress(id: UUID, owner: String, bytesDone: Int64, bytesTotal: Int64?, now: Date)
     case complete(id: UUID, owner: String, now: Date)
     case retry(id: UUID, owner: String, at: Date, error: JobFailure, now: Date)
+    /// `retry` that also merges `metadata` into the job's metadata (journal tag 11).
+    indirect case retryWithMetadata(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String], now: Date)
     case fail(id: UUID, owner: String, error: JobFailure, now: Date)
     case cancel(id: UUID, now: Date)
     /// The lease of a running job expired at or before `now`.

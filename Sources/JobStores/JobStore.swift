@@ -73,6 +73,20 @@ public protocol JobStore: Sendable {
     @discardableResult
     func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, now: Date) async throws -> DownloadJob
 
+    /// ``scheduleRetry(id:owner:at:error:now:)`` that also merges `metadata` into the job's
+    /// ``DownloadJob/metadata`` (a key given replaces its value; other keys stay), in the same
+    /// atomic change — workers keep what must survive between attempts there (a
+    /// `DownloadQueue` keeps its current mirror and its previous backoff delay).
+    /// - Throws: like ``complete(id:owner:now:)``; ``JobStoreError/invalidArgument(_:)`` if the
+    ///   merged metadata would exceed ``DownloadJob/maximumMetadataBytes`` (nothing changes).
+    /// - After a crash: the new state and metadata are durable together if the call returned.
+    ///
+    /// A default implementation, for stores written before this requirement, ignores `metadata`
+    /// and calls ``scheduleRetry(id:owner:at:error:now:)``; the package's stores persist it.
+    @discardableResult
+    func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
+                       now: Date) async throws -> DownloadJob
+
     /// Ends a job `owner` holds as `failed` with `error`.
     /// - Throws: like ``complete(id:owner:now:)``.
     /// - After a crash: the job is `failed` if the call returned.
@@ -98,6 +112,15 @@ public protocol JobStore: Sendable {
     ///   finished by the next sweep or claim.
     @discardableResult
     func recoverExpiredLeases(now: Date) async throws -> [UUID]
+}
+
+extension JobStore {
+    /// Ignores `metadata`: see ``JobStore/scheduleRetry(id:owner:at:error:metadata:now:)``.
+    @discardableResult
+    public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
+                              now: Date) async throws -> DownloadJob {
+        try await scheduleRetry(id: id, owner: owner, at: at, error: error, now: now)
+    }
 }
 
 extension Duration {

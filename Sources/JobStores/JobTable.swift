@@ -187,6 +187,16 @@ struct JobTable: Sendable {
             let index = try held(id, owner: owner, target: .retrying)
             return endAttempt(index, error: error.truncated, retryAt: at, now: now)
 
+        case .retryWithMetadata(let id, let owner, let at, let error, let metadata, let now):
+            let index = try held(id, owner: owner, target: .retrying)
+            let merged = storage[index].job.metadata.merging(metadata) { _, new in new }
+            let bytes = merged.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+            guard bytes <= DownloadJob.maximumMetadataBytes else {
+                throw JobStoreError.invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
+            }
+            storage[index].job.metadata = merged
+            return endAttempt(index, error: error.truncated, retryAt: at, now: now)
+
         case .fail(let id, let owner, let error, let now):
             let index = try held(id, owner: owner, target: .failed)
             storage[index].job.lastError = error.truncated

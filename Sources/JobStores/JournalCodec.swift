@@ -65,6 +65,9 @@ enum JournalCodec {
 
     private enum Tag: UInt8 {
         case enqueue = 1, claim, renew, progress, complete, retry, fail, cancel, expire, snapshot
+        /// A retry that also merges metadata (added after version 1's first release: a journal
+        /// holding one cannot be read by a version without it, which reports it as damage).
+        case retryWithMetadata
     }
 
     static func encode(_ record: JobRecord, into w: inout ByteWriter) {
@@ -90,6 +93,9 @@ enum JournalCodec {
         case .retry(let id, let owner, let at, let error, let now):
             w.u8(Tag.retry.rawValue)
             w.uuid(id); w.string(owner); w.date(at); w.failure(error); w.date(now)
+        case .retryWithMetadata(let id, let owner, let at, let error, let metadata, let now):
+            w.u8(Tag.retryWithMetadata.rawValue)
+            w.uuid(id); w.string(owner); w.date(at); w.failure(error); w.metadata(metadata); w.date(now)
         case .fail(let id, let owner, let error, let now):
             w.u8(Tag.fail.rawValue)
             w.uuid(id); w.string(owner); w.failure(error); w.date(now)
@@ -117,6 +123,9 @@ enum JournalCodec {
                                bytesTotal: try r.optional { r throws(DecodeError) in try r.i64() }, now: try r.date())
         case .complete: record = .complete(id: try r.uuid(), owner: try r.string(), now: try r.date())
         case .retry: record = .retry(id: try r.uuid(), owner: try r.string(), at: try r.date(), error: try r.failure(), now: try r.date())
+        case .retryWithMetadata:
+            record = .retryWithMetadata(id: try r.uuid(), owner: try r.string(), at: try r.date(), error: try r.failure(),
+                                        metadata: try r.metadata(), now: try r.date())
         case .fail: record = .fail(id: try r.uuid(), owner: try r.string(), error: try r.failure(), now: try r.date())
         case .cancel: record = .cancel(id: try r.uuid(), now: try r.date())
         case .expire: record = .expire(id: try r.uuid(), now: try r.date())
@@ -188,10 +197,15 @@ struct ByteWriter {
         optional(job.leaseExpiresAt) { $0.date($1) }
         date(job.createdAt)
         date(job.updatedAt)
-        varint(UInt64(job.metadata.count))
-        for key in job.metadata.keys.sorted() {
+        metadata(job.metadata)
+    }
+
+    /// A count, then each key and value, keys sorted (so equal maps encode equally).
+    mutating func metadata(_ map: [String: String]) {
+        varint(UInt64(map.count))
+        for key in map.keys.sorted() {
             string(key)
-            string(job.metadata[key] ?? "")
+            string(map[key] ?? "")
         }
     }
 }
@@ -314,11 +328,18 @@ struct ByteReader {
         job.leaseExpiresAt = try optional { r throws(JournalCodec.DecodeError) in try r.date() }
         job.createdAt = try date()
         job.updatedAt = try date()
-        let metadataCount = try count()
-        for _ in 0..<metadataCount {
-            let key = try string()
-            job.metadata[key] = try string()
-        }
+        job.metadata = try metadata()
         return job
+    }
+
+    /// Reads what ``ByteWriter/metadata(_:)`` wrote.
+    mutating func metadata() throws(JournalCodec.DecodeError) -> [String: String] {
+        var map: [String: String] = [:]
+        let entries = try count()
+        for _ in 0..<entries {
+            let key = try string()
+            map[key] = try string()
+        }
+        return map
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a successful ``RangeResumer/download(from:to:expectedLength:expectedSHA256:clock:progress:)``
+/// What a successful ``RangeResumer/download(from:mirrors:to:expectedLength:expectedSHA256:clock:progress:)``
 /// delivered: the destination now holds exactly these bytes, verified.
 public struct DownloadResult: Sendable, Hashable {
     /// The destination file, complete and renamed into place.
@@ -16,9 +16,14 @@ public struct DownloadResult: Sendable, Hashable {
     public var bytesReceived: Int64
     /// How many times this attempt discarded local bytes and restarted from byte 0.
     public var restarts: Int
+    /// The URL this attempt fetched from (the `from:` URL of the call, which may be a mirror of
+    /// the job's main URL); `nil` when built by a caller that did not say.
+    public var sourceURL: URL?
 
     /// Creates a result.
-    public init(fileURL: URL, length: Int64, sha256: String?, resumedFrom: Int64, bytesReceived: Int64, restarts: Int) {
+    public init(fileURL: URL, length: Int64, sha256: String?, resumedFrom: Int64, bytesReceived: Int64, restarts: Int,
+                sourceURL: URL? = nil) {
+        self.sourceURL = sourceURL
         self.fileURL = fileURL
         self.length = length
         self.sha256 = sha256

@@ -4,7 +4,7 @@ import Retry
 /// Downloads one URL to one file so that an interruption never costs the bytes already on disk
 /// and no truncated or corrupt file is ever handed to the caller.
 ///
-/// Each call of ``download(from:to:expectedLength:expectedSHA256:clock:progress:)`` makes **one
+/// Each call of ``download(from:mirrors:to:expectedLength:expectedSHA256:clock:progress:)`` makes **one
 /// attempt**. The body streams into `<destination>.part`; resume state lives in the sidecar
 /// `<destination>.part.meta` (see `Documentation/RangeResume.md` for its format). The next attempt
 /// — in this process or after a crash — sends `Range: bytes=<durable size>-` with `If-Range` and
@@ -144,6 +144,15 @@ public struct RangeResumer: Sendable {
     ///
     /// - Parameters:
     ///   - url: an `http` or `https` URL. Redirects from `https` to `http` are refused.
+    ///   - mirrors: other URLs serving the **same bytes** as `url` (order does not matter; `url`
+    ///     itself is ignored in it). A `.part` an earlier attempt fetched from one of them is
+    ///     continued from `url` at the same durable offset when (a) the sidecar holds a validator
+    ///     that `url` itself answered before — it is sent as `If-Range`; a validator from another
+    ///     mirror is never sent — or (b) the sidecar knows the total length and `expectedSHA256` is
+    ///     given: a plain `Range` is sent, the 206 must announce that total, and the final hash
+    ///     catches a splice of different content (an ``IntegrityError`` restarts from zero).
+    ///     Otherwise the `.part` restarts from zero. Default none: only a `.part` of `url` resumes.
+    ///     See "Mirrors" in `Documentation/RangeResume.md`.
     ///   - destination: a `file:` URL chosen by the caller (never derived from the response); its
     ///     directory must exist. Replaced atomically on success.
     ///   - expectedLength: when given, the body must have exactly this many bytes; also the
@@ -158,6 +167,7 @@ public struct RangeResumer: Sendable {
     ///   failures before any response, and `CancellationError` (progress so far is checkpointed).
     public func download<C: Clock<Duration>>(
         from url: URL,
+        mirrors: [URL] = [],
         to destination: URL,
         expectedLength: Int64? = nil,
         expectedSHA256: String? = nil,
@@ -165,7 +175,7 @@ public struct RangeResumer: Sendable {
         progress: (@Sendable (DownloadProgress) -> Void)? = nil
     ) async throws -> DownloadResult {
         let attempt = try ResumeAttempt(
-            configuration: configuration, transport: transport, url: url, destination: destination,
+            configuration: configuration, transport: transport, url: url, mirrors: mirrors, destination: destination,
             expectedLength: expectedLength, expectedSHA256: expectedSHA256, clock: clock, progress: progress)
         return try await attempt.run()
     }

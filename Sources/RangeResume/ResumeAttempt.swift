@@ -12,6 +12,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private let configuration: RangeResumer.Configuration
     private let transport: any HTTPTransport
     private let url: URL
+    /// Other URLs serving the same content (their sidecar records are adopted).
+    private let mirrors: Set<String>
     private let destination: String
     private let directory: String
     private let partPath: String
@@ -38,8 +40,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private var batchCount = 0
     private var lastCheckpoint: Int64 = 0
 
-    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport, url: URL, destination: URL,
-         expectedLength: Int64?, expectedSHA256: String?, clock: C,
+    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport, url: URL, mirrors: [URL] = [],
+         destination: URL, expectedLength: Int64?, expectedSHA256: String?, clock: C,
          progress: (@Sendable (DownloadProgress) -> Void)?) throws(RangeResumeError) {
         guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
             throw .invalidDestination("not a file path: \(destination)")
@@ -56,6 +58,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         self.configuration = configuration
         self.transport = transport
         self.url = url
+        self.mirrors = Set(mirrors.map(\.absoluteString)).subtracting([url.absoluteString])
         self.destination = destination.standardizedFileURL.path
         self.directory = destination.standardizedFileURL.deletingLastPathComponent().path
         self.partPath = self.destination + ".part"
@@ -102,13 +105,16 @@ final class ResumeAttempt<C: Clock<Duration>> {
         }
     }
 
-    /// Adopts the sidecar if it describes a resumable `.part` of this URL; otherwise starts clean.
+    /// Adopts the sidecar if it describes a resumable `.part` of this URL or one of its mirrors
+    /// (see ``canResume(_:)``); otherwise starts clean.
     private func loadResumeState(_ part: PartFile) throws {
         let size = try part.size
-        if let saved = ResumeSidecar.load(from: metaPath), saved.url == url.absoluteString {
+        if var saved = ResumeSidecar.load(from: metaPath),
+           !saved.sources.isDisjoint(with: mirrors.union([url.absoluteString])) {
             sidecar.integrityFailures = saved.integrityFailures
+            saved.switchSource(to: url.absoluteString)
             let lengthAgrees = saved.length == nil || expectedLength == nil || saved.length == expectedLength
-            if saved.validator != nil, saved.durable > 0, size >= saved.durable, lengthAgrees {
+            if canResume(saved), saved.durable > 0, size >= saved.durable, lengthAgrees {
                 // Bytes past the last checkpoint were never fsynced before the sidecar: not trusted.
                 if size > saved.durable { try part.truncate(to: saved.durable) }
                 sidecar = saved
@@ -118,6 +124,23 @@ final class ResumeAttempt<C: Clock<Duration>> {
         }
         if size > 0 { try part.truncate(to: 0) }
         flushed = 0
+    }
+
+    /// Whether the bytes `saved` describes may be continued from ``url`` (whose record, if any,
+    /// `saved` holds as its current source):
+    /// - (a) ``url`` itself answered with a strong validator before: resume with it as `If-Range`;
+    /// - (b) ``url`` has no validator recorded, but another URL of the sidecar served these bytes,
+    ///   their total length is known, and the caller gave an expected SHA-256: resume with a plain
+    ///   `Range` (the 206 must announce that total), and let the final hash catch a splice of
+    ///   different content (an ``IntegrityError`` then restarts from zero);
+    /// - otherwise: no.
+    private func canResume(_ saved: ResumeSidecar) -> Bool {
+        saved.validator != nil || splicesByDigest(saved)
+    }
+
+    /// Rule (b) of ``canResume(_:)``.
+    private func splicesByDigest(_ saved: ResumeSidecar) -> Bool {
+        saved.validator == nil && !saved.mirrors.isEmpty && saved.length != nil && expectedSHA256 != nil
     }
 
     /// Discards the local bytes (keeping the integrity-failure count in the sidecar).
@@ -151,7 +174,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
     /// Sends one request and handles its response.
     private func exchange(_ part: PartFile) async throws -> Outcome {
         let offset = flushed
-        let resuming = offset > 0 && sidecar.validator != nil
+        let resuming = offset > 0 && canResume(sidecar)
         // Hash from byte 0 of what is on disk; after a resume, the hasher re-reads the kept prefix
         // in the background while the rest downloads.
         fileHasher?.reset()
@@ -160,9 +183,10 @@ final class ResumeAttempt<C: Clock<Duration>> {
             !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
         }
         headers["Accept-Encoding"] = "identity"
-        if resuming, let validator = sidecar.validator {
+        if resuming {
             headers["Range"] = "bytes=\(offset)-"
-            headers["If-Range"] = validator.ifRangeValue
+            // Only this URL's own validator, never one another mirror answered (rule (b) sends none).
+            if let validator = sidecar.validator { headers["If-Range"] = validator.ifRangeValue }
         }
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
@@ -229,6 +253,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
                 }
                 resumedFrom = offset
                 if sidecar.length == nil { sidecar.length = rangeTotal }
+                // Rule (b): this URL's own validator from now on (the final hash still decides).
+                if sidecar.validator == nil { sidecar.validator = validator }
             } else {
                 try startFresh(part, validator: validator, length: rangeTotal)
             }
@@ -326,7 +352,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
 
     /// `fsync`s the `.part`, then records its size as durable in the sidecar.
     private func checkpoint(_ part: PartFile) throws {
-        guard sidecar.validator != nil || flushed == 0 else { return }
+        guard sidecar.validator != nil || flushed == 0 || splicesByDigest(sidecar) else { return }
         try part.sync()
         sidecar.durable = flushed
         try sidecar.save(to: metaPath)
@@ -356,7 +382,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
         FileSystem.remove(metaPath)
         progress.update(bytes: length, total: length, restarts: restarts, resumedFrom: resumedFrom, now: clock.now, force: true)
         return DownloadResult(fileURL: URL(fileURLWithPath: destination), length: length, sha256: digest,
-                              resumedFrom: resumedFrom, bytesReceived: received, restarts: restarts)
+                              resumedFrom: resumedFrom, bytesReceived: received, restarts: restarts,
+                              sourceURL: url)
     }
 
     /// Deletes the `.part`, counts the failure in the sidecar and throws ``IntegrityError``.

@@ -28,48 +28,81 @@ enum ResumeValidator: Sendable, Hashable {
     }
 }
 
+/// What one URL answered for the content in the `.part`: its validator and announced length.
+struct SourceRecord: Sendable, Hashable {
+    var validator: ResumeValidator?
+    var length: Int64?
+}
+
 /// The resume state persisted next to the `.part` file (`<destination>.part.meta`).
 ///
-/// Format (UTF-8 text, one `key=value` per line, unknown keys ignored, written atomically via a
+/// Format 2 (UTF-8 text, one `key=value` per line, unknown keys ignored, written atomically via a
 /// temporary file, `fsync` and `rename`):
 /// ```
-/// rangeresume-sidecar=1
-/// url=https://example.com/big.iso
-/// etag="5f2b-1a2b3c"                  (or last-modified=Tue, 15 Nov 1994 08:12:31 GMT; or neither)
+/// rangeresume-sidecar=2
+/// url=https://a.example.com/big.iso   (the URL the last bytes came from)
+/// etag="5f2b-1a2b3c"                  (its validator: or last-modified=...; or neither)
 /// length=1073741824                   (total length when known; absent otherwise)
 /// durable=268435456                   (bytes of the .part that were fsynced before this file was written)
 /// integrity-failures=0                (verification failures from zero; see IntegrityError)
+/// mirror.1.url=https://b.example.com/big.iso   (another URL that served the same content, 1-based)
+/// mirror.1.etag="77-abc"              (its own validator: or mirror.1.last-modified=...; or neither)
+/// mirror.1.length=1073741824          (the length it announced, when known)
 /// ```
-/// `durable` is the only offset trusted after a crash: the `.part` is truncated to it before
-/// resuming, whatever its size on disk.
+/// Format 1 (written before mirrors existed) is the same without the `mirror.*` lines; it is
+/// still read. `durable` is the only offset trusted after a crash: the `.part` is truncated to
+/// it before resuming, whatever its size on disk. Validators are kept per URL: the one in
+/// `etag=` belongs to `url=` only, `mirror.N.etag` to `mirror.N.url` only.
 struct ResumeSidecar: Sendable, Hashable {
     var url: String
     var validator: ResumeValidator?
     var length: Int64?
     var durable: Int64
     var integrityFailures: Int
+    /// Other URLs that served the bytes of this `.part`, with what each of them answered.
+    var mirrors: [String: SourceRecord] = [:]
 
-    static let formatLine = "rangeresume-sidecar=1"
+    static let formatLine = "rangeresume-sidecar=2"
+    static let formatLines: Set<String> = ["rangeresume-sidecar=1", formatLine]
+    /// The most mirror records kept (older ones beyond it are dropped).
+    static let maximumMirrors = 64
 
     func encoded() -> [UInt8] {
         var lines = [Self.formatLine, "url=\(url)"]
-        switch validator {
-        case .etag(let tag): lines.append("etag=\(tag)")
-        case .lastModified(let date): lines.append("last-modified=\(date)")
-        case nil: break
-        }
+        Self.append(validator, prefix: "", to: &lines)
         if let length { lines.append("length=\(length)") }
         lines.append("durable=\(durable)")
         lines.append("integrity-failures=\(integrityFailures)")
+        for (number, key) in mirrors.keys.sorted().prefix(Self.maximumMirrors).enumerated() {
+            let record = mirrors[key]!
+            lines.append("mirror.\(number + 1).url=\(key)")
+            Self.append(record.validator, prefix: "mirror.\(number + 1).", to: &lines)
+            if let length = record.length { lines.append("mirror.\(number + 1).length=\(length)") }
+        }
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    /// Parses a sidecar; `nil` for anything malformed (the resumer then starts from zero).
+    private static func append(_ validator: ResumeValidator?, prefix: String, to lines: inout [String]) {
+        switch validator {
+        case .etag(let tag): lines.append("\(prefix)etag=\(tag)")
+        case .lastModified(let date): lines.append("\(prefix)last-modified=\(date)")
+        case nil: break
+        }
+    }
+
+    private static func validator(in fields: [String: String], prefix: String) -> ResumeValidator? {
+        if let tag = fields[prefix + "etag"] { return .etag(tag) }
+        if let date = fields[prefix + "last-modified"] { return .lastModified(date) }
+        return nil
+    }
+
+    /// Parses a sidecar (format 1 or 2); `nil` for anything malformed (the resumer then starts
+    /// from zero).
     init?(decoding bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
         var fields: [String: String] = [:]
         var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        guard lines.first.map(String.init) == Self.formatLine else { return nil }
+        guard let first = lines.first.map(String.init), Self.formatLines.contains(first) else { return nil }
         lines.removeFirst()
         for line in lines {
             guard let equals = line.firstIndex(of: "=") else { return nil }
@@ -78,13 +111,7 @@ struct ResumeSidecar: Sendable, Hashable {
         guard let url = fields["url"], let durable = fields["durable"].flatMap({ Int64($0) }), durable >= 0 else { return nil }
         self.url = url
         self.durable = durable
-        if let tag = fields["etag"] {
-            validator = .etag(tag)
-        } else if let date = fields["last-modified"] {
-            validator = .lastModified(date)
-        } else {
-            validator = nil
-        }
+        validator = Self.validator(in: fields, prefix: "")
         if let text = fields["length"] {
             guard let value = Int64(text), value >= 0 else { return nil }
             length = value
@@ -92,6 +119,17 @@ struct ResumeSidecar: Sendable, Hashable {
             length = nil
         }
         integrityFailures = fields["integrity-failures"].flatMap { Int($0) } ?? 0
+        var number = 1
+        while number <= Self.maximumMirrors, let mirror = fields["mirror.\(number).url"] {
+            let prefix = "mirror.\(number)."
+            var record = SourceRecord(validator: Self.validator(in: fields, prefix: prefix), length: nil)
+            if let text = fields[prefix + "length"] {
+                guard let value = Int64(text), value >= 0 else { return nil }
+                record.length = value
+            }
+            if mirror != url { mirrors[mirror] = record }
+            number += 1
+        }
     }
 
     init(url: String, validator: ResumeValidator?, length: Int64?, durable: Int64, integrityFailures: Int) {
@@ -100,6 +138,20 @@ struct ResumeSidecar: Sendable, Hashable {
         self.length = length
         self.durable = durable
         self.integrityFailures = integrityFailures
+    }
+
+    /// Every URL this sidecar holds a record of: ``url`` and the mirrors.
+    var sources: Set<String> { Set(mirrors.keys).union([url]) }
+
+    /// Makes `newURL` the current source: the current one's record moves to ``mirrors`` and the
+    /// validator becomes the one `newURL` answered before (or `nil`). Never moves a validator
+    /// from one URL to another.
+    mutating func switchSource(to newURL: String) {
+        guard newURL != url else { return }
+        mirrors[url] = SourceRecord(validator: validator, length: length)
+        let record = mirrors.removeValue(forKey: newURL)
+        url = newURL
+        validator = record?.validator
     }
 
     /// Reads the sidecar at `path`; `nil` when it is missing, unreadable or malformed.

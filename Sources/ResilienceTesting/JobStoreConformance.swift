@@ -57,6 +57,7 @@ public enum JobStoreConformance {
         Check(name: "recordProgress", body: recordProgress),
         Check(name: "completeOnlyOnce", body: completeOnlyOnce),
         Check(name: "scheduleRetryThenExhaust", body: scheduleRetryThenExhaust),
+        Check(name: "scheduleRetryMergesMetadata", body: scheduleRetryMergesMetadata),
         Check(name: "failIsTerminal", body: failIsTerminal),
         Check(name: "cancel", body: cancel),
         Check(name: "illegalCallsChangeNothing", body: illegalCallsChangeNothing),
@@ -256,6 +257,21 @@ public enum JobStoreConformance {
         try require(second?.id == id && second?.attempts == 2, "the retry was not claimed as attempt 2")
         let failed = try await store.scheduleRetry(id: id, owner: "w", at: at(120), error: error, now: at(61))
         try require(failed.state == .failed && failed.lastError == error, "exhausted attempts did not fail the job")
+    }
+
+    static func scheduleRetryMergesMetadata(_ store: any JobStore) async throws {
+        let id = try await store.enqueue(newJob("a"), now: at(0))
+        _ = try await store.claimNext(owner: "w", leaseFor: .seconds(30), now: at(0))
+        let error = JobFailure(message: "HTTP 503", isRetryable: true)
+        let retrying = try await store.scheduleRetry(id: id, owner: "w", at: at(60), error: error,
+                                                     metadata: ["mirror": "1", "name": "renamed"], now: at(1))
+        try require(retrying.state == .retrying && retrying.nextAttemptAt == at(60)
+                    && retrying.metadata == ["mirror": "1", "name": "renamed"], "scheduleRetry(metadata:) did not merge: \(retrying.metadata)")
+        try require(try await fetch(store, id).metadata == retrying.metadata, "the merged metadata was not stored")
+        try await requireError(isLeaseLost, "leaseLost for another owner") {
+            try await store.scheduleRetry(id: id, owner: "w", at: at(60), error: error, metadata: ["x": "y"], now: at(2))
+        }
+        try require(try await fetch(store, id).metadata == retrying.metadata, "a refused scheduleRetry changed the metadata")
     }
 
     static func failIsTerminal(_ store: any JobStore) async throws {

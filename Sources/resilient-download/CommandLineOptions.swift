@@ -20,6 +20,7 @@ struct CommandLineOptions: Equatable {
     var concurrency = 3
     var connections = 1
     var sha256: [String] = []
+    var checkpointMiB = 64
 
     /// A one-line reason the arguments were refused (exit status 64).
     struct UsageError: Error, Equatable, CustomStringConvertible {
@@ -30,7 +31,7 @@ struct CommandLineOptions: Equatable {
     static let usage = """
         usage: resilient-download                       run the demo (local server, 25 % faults)
                resilient-download [--journal PATH] [--concurrency N] [--connections N]
-                                  [--sha256 HEX]... URL... -o DIR
+                                  [--sha256 HEX]... [--checkpoint-mib N] URL... -o DIR
                resilient-download --help
 
         Downloads each URL to DIR/<last path component>, resuming interrupted transfers. The
@@ -44,6 +45,8 @@ struct CommandLineOptions: Equatable {
           --connections N      connections per file (default 1); above 1, files of 4 MiB or
                                more from servers with ranges are fetched in segments
           --sha256 HEX         expected SHA-256 of a file; give it once per URL, in order
+          --checkpoint-mib N   MiB between durable checkpoints of a .part (1 to 1024, default
+                               64): at most this much (plus 1 MiB) is fetched again after kill -9
           -h, --help           print this help
 
         Exit status: 0 when every file is complete and verified, 1 when any failed (one line
@@ -80,6 +83,12 @@ struct CommandLineOptions: Equatable {
             case "--journal": options.journal = try value(for: argument)
             case "--concurrency": options.concurrency = try count(for: argument)
             case "--connections": options.connections = try count(for: argument)
+            case "--checkpoint-mib":
+                let text = try value(for: argument)
+                guard let number = Int(text), (1...1024).contains(number) else {
+                    throw UsageError(message: "\(argument) must be a whole number from 1 to 1024, not '\(text)'")
+                }
+                options.checkpointMiB = number
             case "--sha256":
                 let hex = try value(for: argument).lowercased()
                 guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {

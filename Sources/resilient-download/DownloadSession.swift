@@ -20,6 +20,8 @@ struct DownloadSession {
         var status = "waiting"
         var result: DownloadResult?
         var failure: String?
+        /// When the last plain progress line of this file was printed.
+        var lastProgressLine: ContinuousClock.Instant?
 
         var isVerified: Bool {
             guard let result else { return false }
@@ -70,6 +72,12 @@ struct DownloadSession {
         case .progress(_, let progress):
             items[index].bytes = progress.bytes
             items[index].total = progress.totalBytes
+            let now = ContinuousClock.now
+            if items[index].lastProgressLine.map({ $0.duration(to: now) >= .seconds(1) }) ?? true {
+                // At most one a second per file; a crash test watches these to know how far it got.
+                items[index].lastProgressLine = now
+                plain("\(name): \(progress.bytes)/\(progress.totalBytes.map(String.init) ?? "?") bytes")
+            }
             if progress.resumedFrom > 0, resumedAttempts.insert("\(index)/\(items[index].attempts)").inserted {
                 items[index].resumes += 1
                 plain("\(name): resumed at byte \(progress.resumedFrom)")
@@ -80,12 +88,15 @@ struct DownloadSession {
             let wait = max(0, at.timeIntervalSinceNow)
             items[index].status = "retry in \(String(format: "%.1f", wait)) s"
             plain("\(name): \(error.message); retrying in \(String(format: "%.1f", wait)) s")
+        case .switchedMirror(_, let url):
+            plain("\(name): next attempt from mirror \(url.absoluteString)")
         case .completed(_, let result):
             items[index].result = result
             items[index].bytes = result.length
             items[index].total = result.length
             items[index].status = items[index].isVerified ? "done, verified" : "done, SHA-256 MISMATCH"
-            plain("\(name): complete, \(result.length) bytes, SHA-256 \(result.sha256 ?? "-")")
+            let source = result.sourceURL.map { " from \($0.absoluteString)" } ?? ""
+            plain("\(name): complete\(source), \(result.length) bytes, SHA-256 \(result.sha256 ?? "-")")
         case .failed(_, let failure):
             failedAttempts += 1
             items[index].failure = failure.message
@@ -104,6 +115,7 @@ struct DownloadSession {
     private func plain(_ line: String) {
         guard !isTerminal else { return }
         print(line)
+        fflush(nil)   // stdout to a pipe is block-buffered: a reader of the log sees each line as it happens
     }
 
     /// Redraws the live block (terminal only), at most ten times a second unless forced.

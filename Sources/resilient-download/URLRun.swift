@@ -21,6 +21,7 @@ enum URLRun {
         let configuration = DownloadQueueConfiguration(
             maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
             leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
+            resumer: RangeResumer.Configuration(checkpointInterval: Int64(options.checkpointMiB) << 20),
             // --connections N > 1: each file is a SegmentedDownload over up to N connections.
             connectionsPerDownload: options.connections)
         let queue = DownloadQueue(store: store, configuration: configuration)

@@ -33,8 +33,13 @@ struct FileJournalJobStoreTests {
             try await store.renewLease(id: claimed.id, owner: claimed.leaseOwner!, leaseFor: .seconds(60), now: now)
             switch i % 5 {
             case 0: try await store.complete(id: claimed.id, owner: claimed.leaseOwner!, now: now)
-            case 1: try await store.scheduleRetry(id: claimed.id, owner: claimed.leaseOwner!, at: now + 5,
-                                                  error: JobFailure(message: "503", isRetryable: true), now: now)
+            case 1 where i == 1:
+                try await store.scheduleRetry(id: claimed.id, owner: claimed.leaseOwner!, at: now + 5,
+                                              error: JobFailure(message: "503", isRetryable: true), now: now)
+            case 1:
+                try await store.scheduleRetry(id: claimed.id, owner: claimed.leaseOwner!, at: now + 5,
+                                              error: JobFailure(message: "503", isRetryable: true),
+                                              metadata: ["k": "replaced", "mirror": "1"], now: now)
             case 2: try await store.fail(id: claimed.id, owner: claimed.leaseOwner!, error: JobFailure(message: "404", isRetryable: false), now: now)
             case 3: try await store.cancel(id: claimed.id, now: now)
             default: break  // stays running; its lease expires below
@@ -65,6 +70,28 @@ struct FileJournalJobStoreTests {
         let expected = try await inMemory.claimNext(owner: "x", leaseFor: .seconds(5), now: Self.t0 + 2000)
         let claimed = try await reopened.claimNext(owner: "x", leaseFor: .seconds(5), now: Self.t0 + 2000)
         #expect(claimed?.destination == expected?.destination)
+    }
+
+    @Test func retryWithMetadataMergesAndSurvivesReopen() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try FileJournalJobStore(path: directory.journal)
+        let id = try await store.enqueue(Self.job("m"), now: Self.t0)
+        _ = try await store.claimNext(owner: "w", leaseFor: .seconds(30), now: Self.t0)
+        let tooBig = String(repeating: "x", count: DownloadJob.maximumMetadataBytes)
+        await #expect(throws: JobStoreError.self) {
+            try await store.scheduleRetry(id: id, owner: "w", at: Self.t0 + 5, error: JobFailure(message: "503", isRetryable: true),
+                                          metadata: ["big": tooBig], now: Self.t0 + 1)
+        }
+        #expect(try await store.job(id: id)?.state == .running)   // the refused call changed nothing
+        let updated = try await store.scheduleRetry(id: id, owner: "w", at: Self.t0 + 5,
+                                                    error: JobFailure(message: "503", isRetryable: true),
+                                                    metadata: ["k": "w", "delay": "1.5"], now: Self.t0 + 1)
+        #expect(updated.state == .retrying && updated.metadata == ["k": "w", "name": "m", "delay": "1.5"])
+        await store.close()
+        let reopened = try FileJournalJobStore(path: directory.journal)
+        #expect(try await reopened.job(id: id)?.metadata == ["k": "w", "name": "m", "delay": "1.5"])
+        #expect(try await reopened.job(id: id)?.nextAttemptAt == Self.t0 + 5)
     }
 
     @Test func compactionKeepsStateAndShrinksTheJournal() async throws {

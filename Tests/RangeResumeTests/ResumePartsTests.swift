@@ -17,9 +17,9 @@ struct ResumePartsTests {
         let dated = ResumeSidecar(url: "u", validator: .lastModified("Tue, 15 Nov 1994 08:12:31 GMT"), length: nil,
                                   durable: 0, integrityFailures: 0)
         #expect(ResumeSidecar(decoding: dated.encoded()) == dated)
-        #expect(String(decoding: sidecar.encoded(), as: UTF8.self).hasPrefix("rangeresume-sidecar=1\nurl="))
+        #expect(String(decoding: sidecar.encoded(), as: UTF8.self).hasPrefix("rangeresume-sidecar=2\nurl="))
         for garbage in ["", "hello", "rangeresume-sidecar=1\nurl=u\n", "rangeresume-sidecar=1\nurl=u\ndurable=-1\n",
-                        "rangeresume-sidecar=1\nurl=u\ndurable=1\nlength=x\n", "rangeresume-sidecar=2\nurl=u\ndurable=1\n"] {
+                        "rangeresume-sidecar=1\nurl=u\ndurable=1\nlength=x\n", "rangeresume-sidecar=3\nurl=u\ndurable=1\n"] {
             #expect(ResumeSidecar(decoding: Array(garbage.utf8)) == nil, "\(garbage)")
         }
     }

@@ -259,6 +259,34 @@ public struct PostgresJobStore: JobStore {
         return try await guarded(&sql, id: id, owner: owner, target: .retrying)
     }
 
+    /// Implements `JobStore.scheduleRetry(id:owner:at:error:metadata:now:)`: the same guarded
+    /// `UPDATE` as ``scheduleRetry(id:owner:at:error:now:)``, which also merges `metadata` into
+    /// the job's `jsonb` metadata (`metadata || patch`) in the same statement.
+    /// - Throws: like ``complete(id:owner:now:)``; `JobStoreError.invalidArgument` when
+    ///   `metadata` alone exceeds `DownloadJob.maximumMetadataBytes` (the merged size is not
+    ///   re-checked by the server).
+    @discardableResult
+    public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
+                              now: Date) async throws -> DownloadJob {
+        let bytes = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard bytes <= DownloadJob.maximumMetadataBytes,
+              !metadata.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) else {
+            throw JobStoreError.invalidArgument("metadata over \(DownloadJob.maximumMetadataBytes) bytes or with NUL bytes")
+        }
+        let error = EnqueueValidation.truncated(error)
+        let patch = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
+        var sql = builder(now)
+        sql.append("""
+            UPDATE \(names.jobs) SET
+                state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
+                next_attempt_at = CASE WHEN attempts >= max_attempts THEN next_attempt_at ELSE \(sql.bind(at)) END,
+                last_error_message = \(sql.bind(error.message)), last_error_retryable = \(sql.bind(error.isRetryable)),
+                metadata = metadata || \(sql.bind(patch))::jsonb,
+                lease_owner = NULL, lease_expires_at = NULL, updated_at = \(sql.now)
+            """)
+        return try await guarded(&sql, id: id, owner: owner, target: .retrying)
+    }
+
     /// Implements `JobStore.fail(id:owner:error:now:)`: one guarded `UPDATE`.
     /// - Throws: like ``complete(id:owner:now:)``.
     public func fail(id: UUID, owner: String, error: JobFailure, now: Date) async throws {
