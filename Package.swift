@@ -24,7 +24,9 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "Semaphore"),
         .target(name: "JobStores"),
-        .target(name: "RangeResume", dependencies: ["Retry"]),
+        // SHA-256 on the CPU's SHA instructions (C, chosen at run time; see SHA256.swift).
+        .target(name: "CSHA256"),
+        .target(name: "RangeResume", dependencies: ["Retry", "CSHA256"]),
         .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
         .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
         .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "Downloads"]),
