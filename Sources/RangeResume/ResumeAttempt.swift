@@ -304,6 +304,16 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private func append(_ bytes: UnsafeRawBufferPointer, to part: PartFile) throws {
         var offset = 0
         while offset < bytes.count {
+            if batchCount == 0 && bytes.count - offset >= batch.count {
+                // A chunk at least a batch long (the socket engine's): written straight from the
+                // engine's buffer, without the copy into the batch.
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                try part.write(rest, at: flushed)
+                flushed += Int64(rest.count)
+                fileHasher?.advance(to: flushed)
+                if flushed - lastCheckpoint >= configuration.checkpointInterval { try checkpoint(part) }
+                return
+            }
             let take = min(batch.count - batchCount, bytes.count - offset)
             (batch.baseAddress! + batchCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
             batchCount += take

@@ -55,6 +55,11 @@ public struct SHA256: Sendable {
     /// Whether this hasher runs on the CPU's SHA instructions.
     var isHardwareAccelerated: Bool { usesHardware }
 
+    /// Whether hashers in this process use the CPU's SHA-256 instructions (x86-64 SHA extensions
+    /// or ARMv8 SHA2, detected once at run time) instead of the portable Swift rounds. The digest
+    /// is the same either way; only the speed differs.
+    public static var usesHardwareInstructions: Bool { hardwareAvailable }
+
     /// Appends `bytes` to the message.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var base = bytes.baseAddress, bytes.count > 0 else { return }
