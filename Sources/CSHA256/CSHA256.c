@@ -47,6 +47,8 @@ void csha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
         for (int i = 0; i < 4; i++) {
             w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * i)), byteSwap);
         }
+        // Fully unrolled so that the ring indices are constants and `w` lives in registers.
+#pragma clang loop unroll(full)
         for (int group = 0; group < 16; group++) {   // four rounds per group
             __m128i words;
             if (group < 4) {
@@ -106,6 +108,7 @@ void csha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
         for (int i = 0; i < 4; i++) {
             w[i] = vreinterpretq_u32_u8(vrev32q_u8(vld1q_u8(data + 16 * i)));
         }
+#pragma clang loop unroll(full)
         for (int group = 0; group < 16; group++) {
             uint32x4_t words;
             if (group < 4) {
