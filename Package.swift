@@ -47,7 +47,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
-        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting", "RangeResumeChild"]),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
@@ -66,6 +66,11 @@ let package = Package(
             name: "JobStoreCrashChild",
             dependencies: ["JobStores"],
             path: "Tests/Fixtures/JobStoreCrashChild"
+        ),
+        .executableTarget(
+            name: "RangeResumeChild",
+            dependencies: ["RangeResume"],
+            path: "Tests/Fixtures/RangeResumeChild"
         ),
         .executableTarget(
             name: "SharedDownloadChild",
