@@ -12,6 +12,7 @@ import Glibc
 ///   its own process measured by GNU `time`, median of `RANGERESUME_BENCH_RUNS` (default 3) runs.
 ///
 /// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024);
+/// `RANGERESUME_BENCH_CHECKPOINT_MIB` sets the resumer's checkpoint interval (default 64 MiB);
 /// `RANGERESUME_BENCH_4GIB=1` adds the same downloads of a 4 GiB file and prints each variant's
 /// peak RSS at 4 GiB beside the first size (opt-in: slow, and needs 8 GiB of free disk).
 enum RangeResumeBenchmarks {
@@ -23,7 +24,10 @@ enum RangeResumeBenchmarks {
             let parts = child.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4, let url = URL(string: parts[0]) else { exit(2) }
             let digest = parts[2].isEmpty ? nil : parts[2]
-            let configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            var configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            if let mebibytes = ProcessInfo.processInfo.environment["RANGERESUME_BENCH_CHECKPOINT_MIB"].flatMap(Int64.init) {
+                configuration.checkpointInterval = max(1, mebibytes) << 20
+            }
             let engine: RangeResumer.Engine = parts[3] == "sockets" ? .posixSockets : .urlSession
             do {
                 _ = try await RangeResumer(configuration: configuration, engine: engine)
