@@ -309,6 +309,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
                 // engine's buffer, without the copy into the batch.
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
                 try part.write(rest, at: flushed)
+                part.startWriteback(offset: flushed, count: rest.count)
                 flushed += Int64(rest.count)
                 fileHasher?.advance(to: flushed)
                 if flushed - lastCheckpoint >= configuration.checkpointInterval { try checkpoint(part) }
@@ -329,6 +330,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private func flush(_ part: PartFile) throws {
         guard batchCount > 0 else { return }
         try part.write(UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount), at: flushed)
+        part.startWriteback(offset: flushed, count: batchCount)
         flushed += Int64(batchCount)
         fileHasher?.advance(to: flushed)
         batchCount = 0
