@@ -202,7 +202,9 @@ enum RangeResumeBenchmarks {
             let written = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard written == 1_048_576 else { return false }
         }
-        return true
+        // On disk before any measurement: otherwise the kernel's background flush of this file
+        // competes with the downloads (and with the resumer's checkpoint fsyncs above all).
+        return fsync(fd) == 0
     }
 
     /// The SHA-256 hex of the file at `path`, read in 4 MiB pieces.
