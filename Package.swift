@@ -24,7 +24,9 @@ let package = Package(
         .target(name: "Retry"),
         .target(name: "Semaphore"),
         .target(name: "JobStores"),
-        .target(name: "RangeResume", dependencies: ["Retry"]),
+        // SHA-256 on the CPU's SHA instructions (C, chosen at run time; see SHA256.swift).
+        .target(name: "CSHA256"),
+        .target(name: "RangeResume", dependencies: ["Retry", "CSHA256"]),
         .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
         .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
         .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "Downloads"]),
@@ -45,7 +47,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
-        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting", "RangeResumeChild"]),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
@@ -64,6 +66,11 @@ let package = Package(
             name: "JobStoreCrashChild",
             dependencies: ["JobStores"],
             path: "Tests/Fixtures/JobStoreCrashChild"
+        ),
+        .executableTarget(
+            name: "RangeResumeChild",
+            dependencies: ["RangeResume"],
+            path: "Tests/Fixtures/RangeResumeChild"
         ),
         .executableTarget(
             name: "SharedDownloadChild",

@@ -5,12 +5,16 @@ import Glibc
 #endif
 
 /// `RangeResume` figures, each against a peer on the same file in the same run:
-/// - SHA-256 throughput against `sha256sum` (median of three alternating runs each);
+/// - SHA-256 throughput against `sha256sum` and `openssl dgst -sha256` (median of three
+///   alternating runs each);
 /// - a loopback download from nginx (when installed): `RangeResumer` (URLSession engine and POSIX
 ///   socket engine, each with SHA-256 verification and without hashing) against `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, each in
 ///   its own process measured by GNU `time`, median of `RANGERESUME_BENCH_RUNS` (default 3) runs.
 ///
-/// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024).
+/// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024);
+/// `RANGERESUME_BENCH_CHECKPOINT_MIB` sets the resumer's checkpoint interval (default 64 MiB);
+/// `RANGERESUME_BENCH_4GIB=1` adds the same downloads of a 4 GiB file and prints each variant's
+/// peak RSS at 4 GiB beside the first size (opt-in: slow, and needs 8 GiB of free disk).
 enum RangeResumeBenchmarks {
     static let childKey = "RANGERESUME_BENCH_CHILD"
 
@@ -20,7 +24,10 @@ enum RangeResumeBenchmarks {
             let parts = child.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4, let url = URL(string: parts[0]) else { exit(2) }
             let digest = parts[2].isEmpty ? nil : parts[2]
-            let configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            var configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
+            if let mebibytes = ProcessInfo.processInfo.environment["RANGERESUME_BENCH_CHECKPOINT_MIB"].flatMap(Int64.init) {
+                configuration.checkpointInterval = max(1, mebibytes) << 20
+            }
             let engine: RangeResumer.Engine = parts[3] == "sockets" ? .posixSockets : .urlSession
             do {
                 _ = try await RangeResumer(configuration: configuration, engine: engine)
@@ -46,8 +53,8 @@ enum RangeResumeBenchmarks {
         // Warm the page cache once so both sides read from memory, then alternate the two, three
         // times each, and compare medians (the machine is shared and noisy).
         _ = hashFile(file.path)
-        var oursTimes: [Double] = [], peerTimes: [Double] = []
-        var ours: String?, peer: String?
+        var oursTimes: [Double] = [], peerTimes: [Double] = [], opensslTimes: [Double] = []
+        var ours: String?, peer: String?, openssl: String?
         for _ in 0..<3 {
             let start = nanos()
             ours = hashFile(file.path)
@@ -55,26 +62,55 @@ enum RangeResumeBenchmarks {
             let peerStart = nanos()
             peer = runTool("/usr/bin/sha256sum", [file.path])
             peerTimes.append(Double(nanos() - peerStart) / 1e9)
+            let opensslStart = nanos()
+            openssl = runTool("/usr/bin/openssl", ["dgst", "-sha256", "-r", file.path])
+            opensslTimes.append(Double(nanos() - opensslStart) / 1e9)
         }
         let oursSeconds = oursTimes.sorted()[1], peerSeconds = peerTimes.sorted()[1]
         let peerDigest = peer.map { String($0.prefix(64)) }
         if peerDigest != ours { print("rangeresume: DIGEST MISMATCH ours \(ours ?? "nil") sha256sum \(peerDigest ?? "nil")") }
+        print("sha256: implementation \(SHA256.usesHardwareInstructions ? "CPU SHA instructions (CSHA256)" : "portable Swift")")
         report("sha256.\(mebibytes)MiB.throughput", bytes / oursSeconds / 1e6, "MB/s",
                peer: ("sha256sum", peer == nil ? 0 : bytes / peerSeconds / 1e6))
-        await downloads(directory: directory, file: file, mebibytes: mebibytes, digest: ours)
+        if let openssl {
+            if String(openssl.prefix(64)) != ours { print("rangeresume: DIGEST MISMATCH ours \(ours ?? "nil") openssl \(openssl.prefix(64))") }
+            report("sha256.\(mebibytes)MiB.throughput", bytes / oursSeconds / 1e6, "MB/s",
+                   peer: ("openssl", bytes / opensslTimes.sorted()[1] / 1e6))
+        }
+        var rss: [Int: [String: Double]] = [:]
+        rss[mebibytes] = await downloads(directory: directory, file: file, mebibytes: mebibytes, digest: ours)
+        // Opt-in (slow, 4 GiB of disk): the same downloads at 4 GiB, and peak RSS side by side.
+        if ProcessInfo.processInfo.environment["RANGERESUME_BENCH_4GIB"] == "1", mebibytes != 4096, !rss[mebibytes, default: [:]].isEmpty {
+            try? FileManager.default.removeItem(at: file)
+            let large = directory.appendingPathComponent("random4g.bin")
+            guard writeRandomFile(large.path, mebibytes: 4096) else {
+                print("rangeresume: could not write \(large.path); 4 GiB run skipped")
+                return
+            }
+            let largeDigest = hashFile(large.path)
+            rss[4096] = await downloads(directory: directory, file: large, mebibytes: 4096, digest: largeDigest)
+            try? FileManager.default.removeItem(at: large)
+            for (variant, small) in rss[mebibytes, default: [:]].sorted(by: { $0.key < $1.key }) {
+                guard let big = rss[4096]?[variant] else { continue }
+                report("dl.\(variant).peak-rss.4096M-vs-\(mebibytes)M", big, "MiB", peer: ("\(mebibytes)M", small))
+            }
+        }
     }
 
     /// One measured download: wall seconds, CPU seconds, peak RSS in MiB.
     struct Sample { var seconds: Double; var cpu: Double; var rssMiB: Double }
 
-    static func downloads(directory: URL, file: URL, mebibytes: Int, digest: String?) async {
+    /// Runs the download figures for `file`; returns the median peak RSS (MiB) per variant
+    /// (including the peers, as `curl` and `wget`).
+    @discardableResult
+    static func downloads(directory: URL, file: URL, mebibytes: Int, digest: String?) async -> [String: Double] {
         guard let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             print("rangeresume.download: skipped, nginx is not installed")
-            return
+            return [:]
         }
         guard let server = LoopbackNginx(executable: nginx, root: directory) else {
             print("rangeresume.download: skipped, nginx did not start")
-            return
+            return [:]
         }
         defer { server.stop() }
         let url = URL(string: "http://127.0.0.1:\(server.port)/\(file.lastPathComponent)")!
@@ -106,9 +142,13 @@ enum RangeResumeBenchmarks {
         }
         try? FileManager.default.removeItem(at: output)
         let name = "dl\(mebibytes)M"
+        var peakRSS: [String: Double] = [:]
+        if !curl.isEmpty { peakRSS["curl"] = median(curl).rssMiB }
+        if !wget.isEmpty { peakRSS["wget"] = median(wget).rssMiB }
         for variant in variants {
             guard let runs = samples[variant], !runs.isEmpty else { continue }
             let mine = median(runs)
+            peakRSS[variant] = mine.rssMiB
             for (peerName, peerSamples) in [("curl", curl), ("wget", wget)] where !peerSamples.isEmpty {
                 let peer = median(peerSamples)
                 report("\(name).\(variant).throughput", bytes / mine.seconds / 1e6, "MB/s", peer: (peerName, bytes / peer.seconds / 1e6))
@@ -116,6 +156,7 @@ enum RangeResumeBenchmarks {
                 report("\(name).\(variant).peak-rss", mine.rssMiB, "MiB", peer: (peerName, peer.rssMiB))
             }
         }
+        return peakRSS
     }
 
     static func median(_ samples: [Sample]) -> Sample {
@@ -161,7 +202,9 @@ enum RangeResumeBenchmarks {
             let written = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard written == 1_048_576 else { return false }
         }
-        return true
+        // On disk before any measurement: otherwise the kernel's background flush of this file
+        // competes with the downloads (and with the resumer's checkpoint fsyncs above all).
+        return fsync(fd) == 0
     }
 
     /// The SHA-256 hex of the file at `path`, read in 4 MiB pieces.

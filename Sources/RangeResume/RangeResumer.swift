@@ -108,7 +108,10 @@ public struct RangeResumer: Sendable {
         case urlSession
         /// The package's own HTTP/1.1 client on POSIX sockets: plain `http` only, no redirects
         /// followed, no chunked bodies — but real backpressure (the socket is read only as fast as
-        /// the file is written), so memory stays flat at any speed.
+        /// the file is written), so memory stays flat at any speed and file size (about 36–39 MiB
+        /// peak RSS at 1 and 4 GiB on loopback, against hundreds of MiB for ``urlSession``), with
+        /// a third of its CPU. Prefer it for bulk plain-`http` downloads; it is not the default
+        /// because a URL that is `https` or redirects would fail with it.
         case posixSockets
     }
 

@@ -330,6 +330,17 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private func append(_ bytes: UnsafeRawBufferPointer, to part: PartFile) throws {
         var offset = 0
         while offset < bytes.count {
+            if batchCount == 0 && bytes.count - offset >= batch.count {
+                // A chunk at least a batch long (the socket engine's): written straight from the
+                // engine's buffer, without the copy into the batch.
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                try part.write(rest, at: flushed)
+                part.startWriteback(offset: flushed, count: rest.count)
+                flushed += Int64(rest.count)
+                fileHasher?.advance(to: flushed)
+                if flushed - lastCheckpoint >= configuration.checkpointInterval { try checkpoint(part) }
+                return
+            }
             let take = min(batch.count - batchCount, bytes.count - offset)
             (batch.baseAddress! + batchCount).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
             batchCount += take
@@ -345,6 +356,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private func flush(_ part: PartFile) throws {
         guard batchCount > 0 else { return }
         try part.write(UnsafeRawBufferPointer(start: batch.baseAddress, count: batchCount), at: flushed)
+        part.startWriteback(offset: flushed, count: batchCount)
         flushed += Int64(batchCount)
         fileHasher?.advance(to: flushed)
         batchCount = 0

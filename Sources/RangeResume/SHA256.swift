@@ -1,3 +1,5 @@
+import CSHA256
+
 /// SHA-256 (FIPS 180-4), written in this package so that `RangeResume` has no dependency.
 ///
 /// Incremental: feed the message in pieces of any size with ``update(_:)-([UInt8])``, then call
@@ -13,9 +15,13 @@
 /// ```
 ///
 /// The compression function reads whole 64-byte blocks straight from the caller's buffer
-/// (no copy unless a block straddles two `update` calls) and runs 64 unrolled rounds with the
-/// round constants inlined. It is tested against the FIPS 180-4 / NIST example vectors, and its
-/// throughput is measured against `sha256sum` in `Benchmarks/RangeResumeBenchmarks.swift`.
+/// (no copy unless a block straddles two `update` calls). Two implementations, chosen once per
+/// process at run time: the CPU's SHA-256 instructions when present (x86-64 SHA extensions, found
+/// by `cpuid`; ARMv8 SHA2 on AArch64), in the package's small C target `CSHA256` — about 6× the
+/// portable code here — and otherwise a portable Swift version with 64 unrolled rounds and the
+/// round constants inlined. Both give identical digests; both are tested against the FIPS 180-4 /
+/// NIST example vectors, and the throughput is measured against `sha256sum` and
+/// `openssl dgst -sha256` in `Benchmarks/RangeResumeBenchmarks.swift`.
 public struct SHA256: Sendable {
     private var h0: UInt32 = 0x6a09e667, h1: UInt32 = 0xbb67ae85, h2: UInt32 = 0x3c6ef372
     private var h3: UInt32 = 0xa54ff53a, h4: UInt32 = 0x510e527f, h5: UInt32 = 0x9b05688c
@@ -24,14 +30,35 @@ public struct SHA256: Sendable {
     private var pending: [UInt8] = []
     /// Message length so far, in bytes.
     private var length: UInt64 = 0
+    /// Whether blocks go to the CPU's SHA instructions (`CSHA256`) rather than the Swift rounds.
+    private let usesHardware: Bool
+
+    /// Whether this CPU has SHA-256 instructions that the hasher uses (checked once, by `cpuid` /
+    /// the hwcaps).
+    static let hardwareAvailable = csha256_hardware_available() != 0
 
     /// The digest size in bytes (32).
     public static let byteCount = 32
 
     /// A hasher for an empty message.
     public init() {
+        self.init(portable: false)
+    }
+
+    /// A hasher that uses the portable Swift rounds when `portable` is `true`, even on a CPU with
+    /// SHA instructions (so tests cover both implementations).
+    init(portable: Bool) {
+        usesHardware = !portable && Self.hardwareAvailable
         pending.reserveCapacity(64)
     }
+
+    /// Whether this hasher runs on the CPU's SHA instructions.
+    var isHardwareAccelerated: Bool { usesHardware }
+
+    /// Whether hashers in this process use the CPU's SHA-256 instructions (x86-64 SHA extensions
+    /// or ARMv8 SHA2, detected once at run time) instead of the portable Swift rounds. The digest
+    /// is the same either way; only the speed differs.
+    public static var usesHardwareInstructions: Bool { hardwareAvailable }
 
     /// Appends `bytes` to the message.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
@@ -135,6 +162,15 @@ public struct SHA256: Sendable {
 
     /// Runs the compression function over `blocks` consecutive 64-byte blocks at `pointer`.
     private mutating func compress(_ pointer: UnsafeRawPointer, blocks: Int) {
+        if usesHardware {
+            var state = (h0, h1, h2, h3, h4, h5, h6, h7)
+            withUnsafeMutableBytes(of: &state) { words in
+                csha256_compress(words.baseAddress!.assumingMemoryBound(to: UInt32.self),
+                                 pointer.assumingMemoryBound(to: UInt8.self), blocks)
+            }
+            (h0, h1, h2, h3, h4, h5, h6, h7) = state
+            return
+        }
         var a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7
         var block = pointer
         for _ in 0..<blocks {

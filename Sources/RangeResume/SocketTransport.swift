@@ -66,7 +66,7 @@ struct SocketExchange {
     }
 
     private func receive(_ fd: Int32) {
-        let capacity = 256 << 10
+        let capacity = 64 << 10
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         // The head: read until the blank line (at most 64 KiB).
@@ -97,20 +97,57 @@ struct SocketExchange {
             guard channel.send(.body(Data(bodyStart.prefix(take)))) else { return }
             remaining -= Int64(take)
         }
+        // The body: `recv` straight into a chunk buffer, as much as the socket has ready
+        // (`MSG_DONTWAIT`), so a fast stream goes out in full 1 MiB chunks — handed over without a
+        // copy and written by the resumer without another — while a slow one is delivered as soon
+        // as the socket runs dry (progress, the stall watchdog and checkpoints see it promptly).
+        var chunk = ChunkBuffer()
+        defer { chunk.release() }
         while remaining > 0 {
-            let want = Int(min(Int64(capacity), remaining))
-            let count = recv(fd, buffer.baseAddress, want, 0)
+            let want = Int(min(Int64(chunk.space), remaining))
+            let flags = chunk.count > 0 ? Int32(MSG_DONTWAIT) : 0
+            let count = recv(fd, chunk.end, want, flags)
             if count < 0 && errno == EINTR { continue }
+            if count < 0 && chunk.count > 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                guard channel.send(.body(chunk.take())) else { return }
+                continue
+            }
             if count < 0 { return fail(.networkConnectionLost) }
             if count == 0 {
+                if chunk.count > 0, !channel.send(.body(chunk.take())) { return }
                 // End of stream: complete only when no length was announced.
                 if length == nil { channel.finish() } else { fail(.networkConnectionLost) }
                 return
             }
-            guard channel.send(.body(Data(bytes: buffer.baseAddress!, count: count))) else { return }
+            chunk.count += count
             remaining -= Int64(count)
+            if chunk.space == 0 || remaining == 0 {
+                guard channel.send(.body(chunk.take())) else { return }
+            }
         }
         channel.finish()
+    }
+
+    /// The socket engine's receive buffer: filled in place, then handed to the channel as `Data`
+    /// that owns the memory (no copy) when well used, or copied out (and the buffer kept) when
+    /// only a little arrived — so a trickle of small reads never pins 1 MiB per queued chunk.
+    struct ChunkBuffer {
+        static let capacity = 1 << 20
+        private(set) var base = malloc(Self.capacity)!
+        var count = 0
+        var space: Int { Self.capacity - count }
+        var end: UnsafeMutableRawPointer { base + count }
+
+        /// The bytes received so far, as `Data`; the buffer is empty afterwards.
+        mutating func take() -> Data {
+            defer { count = 0 }
+            if count < Self.capacity / 4 { return Data(bytes: base, count: count) }
+            let full = Data(bytesNoCopy: base, count: count, deallocator: .free)
+            base = malloc(Self.capacity)!
+            return full
+        }
+
+        func release() { free(base) }
     }
 
     private func fail(_ code: URLError.Code) {

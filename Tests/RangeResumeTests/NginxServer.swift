@@ -17,13 +17,18 @@ final class NginxServer {
 
     let root: URL
     let port: Int
+    /// `http`, or `https` when started with `tls`.
+    let scheme: String
     private let process: Process
     private let prefix: URL
 
     /// Starts nginx serving `root`. With `gzip` on, nginx compresses `.bin` files for clients
     /// that accept it (and then ignores `Range`); off, Range and strong ETags always work.
     /// `limitRate` (e.g. `"1m"`) throttles each response (nginx's `limit_rate`).
-    init(serving root: URL, gzip: Bool = false, limitRate: String? = nil) throws {
+    /// With `tls` (PEM certificate and key paths) it serves `https` (nginx's ssl module, in
+    /// `nginx-light`); `redirects` maps exact paths to `301` targets (`return 301 …`).
+    init(serving root: URL, gzip: Bool = false, limitRate: String? = nil,
+         tls: (certificate: String, key: String)? = nil, redirects: [String: String] = [:]) throws {
         guard let executable = Self.executable else { throw NginxError.notInstalled }
         self.root = root
         prefix = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(UUID().uuidString)")
@@ -43,8 +48,10 @@ final class NginxServer {
               fastcgi_temp_path \(prefix.path)/tmp; uwsgi_temp_path \(prefix.path)/tmp; scgi_temp_path \(prefix.path)/tmp;
               types { application/octet-stream bin; }
               sendfile on;
-              server { listen 127.0.0.1:\(port); root \(root.path); gzip \(gzip ? "on" : "off"); gzip_types application/octet-stream; gzip_min_length 1;
-                \(limitRate.map { "limit_rate \($0);" } ?? "") }
+              server { listen 127.0.0.1:\(port)\(tls == nil ? "" : " ssl"); root \(root.path); gzip \(gzip ? "on" : "off"); gzip_types application/octet-stream; gzip_min_length 1;
+                \(limitRate.map { "limit_rate \($0);" } ?? "")
+                \(tls.map { "ssl_certificate \($0.certificate); ssl_certificate_key \($0.key);" } ?? "")
+                \(redirects.sorted { $0.key < $1.key }.map { "location = \($0.key) { return 301 \($0.value); }" }.joined(separator: " ")) }
             }
             """
             let configURL = prefix.appendingPathComponent("nginx.conf")
@@ -68,6 +75,7 @@ final class NginxServer {
             if log.contains("start worker process") {
                 self.port = port
                 self.process = process
+                self.scheme = tls == nil ? "http" : "https"
                 return
             }
             process.waitUntilExit()
@@ -76,7 +84,7 @@ final class NginxServer {
         throw lastError ?? NginxError.failedToStart("")
     }
 
-    func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)/\(path)")! }
+    func url(_ path: String) -> URL { URL(string: "\(scheme)://127.0.0.1:\(port)/\(path)")! }
 
     /// One line per request so far: `status "Range" "If-Range" "Accept-Encoding" bytes`.
     var accessLog: [String] {

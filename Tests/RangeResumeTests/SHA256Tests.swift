@@ -1,4 +1,4 @@
-import RangeResume
+@testable import RangeResume
 import ResilienceTesting
 import Testing
 
@@ -18,6 +18,38 @@ struct SHA256Tests {
         var hasher = SHA256()
         hasher.update(message)
         #expect(hasher.finalizeHex() == digest)
+        // The portable Swift rounds, forced even on a CPU with SHA instructions.
+        var portable = SHA256(portable: true)
+        #expect(!portable.isHardwareAccelerated)
+        portable.update(message)
+        #expect(portable.finalizeHex() == digest)
+    }
+
+    @Test func oneMillionAPortable() {
+        var hasher = SHA256(portable: true)
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
+        for _ in 0..<1000 { hasher.update(chunk) }
+        #expect(hasher.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// The default hasher uses the CPU's SHA instructions where present; it must agree with the
+    /// portable rounds on random messages of many lengths, fed in uneven pieces.
+    @Test func hardwareAgreesWithPortable() {
+        print("SHA256: hardware SHA instructions \(SHA256.hardwareAvailable ? "present, compared with the portable path" : "absent, both paths portable")")
+        #expect(SHA256().isHardwareAccelerated == SHA256.hardwareAvailable)
+        var random = SeededRandomNumberGenerator(seed: 11)
+        for round in 0..<40 {
+            let length = Int.random(in: 0...70_000, using: &random)
+            let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var fast = SHA256(), portable = SHA256(portable: true)
+            var offset = 0
+            while offset < length {
+                let piece = Int.random(in: 0...min(9_000, length - offset), using: &random)
+                message[offset..<(offset + piece)].withUnsafeBytes { fast.update($0); portable.update($0) }
+                offset += piece
+            }
+            #expect(fast.finalizeHex() == portable.finalizeHex(), "round \(round), length \(length)")
+        }
     }
 
     @Test func oneMillionA() {
