@@ -181,30 +181,70 @@ public struct PostgresJobStore: JobStore {
         throw JobStoreError.invalidArgument("destination \(job.destination) keeps conflicting with another active job")
     }
 
-    /// Implements `JobStore.claimNext(owner:leaseFor:now:)`: the lease sweep of
-    /// ``recoverExpiredLeases(now:)``, then one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
-    /// LOCKED LIMIT 1) RETURNING …` that walks the claim index (no sequential scan).
+    /// Implements `JobStore.claimNext(owner:leaseFor:now:)` in **one statement** (see
+    /// ``claimStatement(owner:leaseFor:now:)``): it sweeps every expired lease exactly as
+    /// ``recoverExpiredLeases(now:)`` does and claims the best due job — a swept one included —
+    /// in the same `UPDATE`, walking the claim index (no sequential scan). Rows another session
+    /// holds locked are skipped (`FOR UPDATE SKIP LOCKED`), never waited for.
     /// - Throws: `JobStoreError.invalidArgument` for an empty owner or a lease that is not
     ///   positive; `PSQLError`.
     public func claimNext(owner: String, leaseFor: Duration, now: Date) async throws -> DownloadJob? {
         try EnqueueValidation.check(owner: owner)
         try EnqueueValidation.check(lease: leaseFor)
-        _ = try await recoverExpiredLeases(now: now)
-        return try await jobs(claimStatement(owner: owner, leaseFor: leaseFor, now: now)).first
+        // The statement also returns the jobs it swept (now `retrying` or `failed`); the claimed
+        // one is the only row it leaves `running`.
+        return try await jobs(claimStatement(owner: owner, leaseFor: leaseFor, now: now)).first { $0.state == .running }
     }
 
-    /// The claim `UPDATE` of ``claimNext(owner:leaseFor:now:)`` (tests `EXPLAIN` it).
+    /// The claim statement of ``claimNext(owner:leaseFor:now:)`` (tests `EXPLAIN` it):
+    ///
+    /// - `expired` locks every `running` job whose lease expired (the lease index, expiry order);
+    /// - `fresh` is the first due `pending`/`retrying` job in claim order (the claim index, read in
+    ///   order, `LIMIT 1`), `reclaim` the best expired job with attempts left;
+    /// - `pick` is the better of those two (at most two rows are compared);
+    /// - one `UPDATE` of `pick` ∪ `expired` makes the pick `running` under the new lease and gives
+    ///   every other expired job what ``recoverExpiredLeases(now:)`` gives it (`retrying` now, or
+    ///   `failed` when its attempts are spent). Each row is updated once.
+    ///
+    /// The result is the same as the sweep followed by the claim, without a window between them.
     func claimStatement(owner: String, leaseFor: Duration, now: Date) -> SQLBuilder {
         var sql = builder(now)
+        let owner = sql.bind(owner)
+        let leaseEnd = sql.now(plus: leaseFor)
         sql.append("""
-            UPDATE \(names.jobs) SET state = 'running', attempts = attempts + 1, lease_owner = \(sql.bind(owner)),
-                lease_expires_at = \(sql.now(plus: leaseFor)), updated_at = \(sql.now)
-            WHERE id = (
+            WITH expired AS (
                 SELECT id FROM \(names.jobs)
+                WHERE state = 'running' AND lease_expires_at <= \(sql.now)
+                ORDER BY lease_expires_at, seq
+                FOR UPDATE SKIP LOCKED),
+            fresh AS (
+                SELECT id, priority, created_at, seq FROM \(names.jobs)
                 WHERE state IN ('pending', 'retrying') AND next_attempt_at <= \(sql.now)
                 ORDER BY priority DESC, created_at, seq
                 FOR UPDATE SKIP LOCKED
+                LIMIT 1),
+            reclaim AS (
+                SELECT id, priority, created_at, seq FROM \(names.jobs)
+                WHERE id IN (SELECT id FROM expired) AND attempts < max_attempts
+                ORDER BY priority DESC, created_at, seq
+                LIMIT 1),
+            pick AS (
+                SELECT id FROM (SELECT * FROM fresh UNION ALL SELECT * FROM reclaim) AS candidate
+                ORDER BY priority DESC, created_at, seq
                 LIMIT 1)
+            UPDATE \(names.jobs) AS job SET
+                state = CASE WHEN job.id IN (SELECT id FROM pick) THEN 'running'
+                    WHEN job.attempts >= job.max_attempts THEN 'failed' ELSE 'retrying' END,
+                attempts = CASE WHEN job.id IN (SELECT id FROM pick) THEN job.attempts + 1 ELSE job.attempts END,
+                next_attempt_at = CASE WHEN job.state <> 'running' OR job.attempts >= job.max_attempts
+                    THEN job.next_attempt_at ELSE \(sql.now) END,
+                last_error_message = CASE WHEN job.state = 'running'
+                    THEN 'lease of ' || job.lease_owner || ' expired' ELSE job.last_error_message END,
+                last_error_retryable = CASE WHEN job.state = 'running' THEN true ELSE job.last_error_retryable END,
+                lease_owner = CASE WHEN job.id IN (SELECT id FROM pick) THEN \(owner) END,
+                lease_expires_at = CASE WHEN job.id IN (SELECT id FROM pick) THEN \(leaseEnd) END,
+                updated_at = \(sql.now)
+            WHERE job.id = ANY(ARRAY(SELECT id FROM pick UNION ALL SELECT id FROM expired))
             RETURNING \(JobTableSchema.columns)
             """)
         return sql

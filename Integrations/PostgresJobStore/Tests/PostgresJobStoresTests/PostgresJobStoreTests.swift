@@ -81,6 +81,46 @@ struct PostgresJobStoreTests {
         }
     }
 
+    @Test("one claim statement sweeps expired leases and may claim a swept job, by claim order")
+    func claimSweepsAndReclaims() async throws {
+        try await PostgresEnv.withStore { store in
+            let low = try await store.enqueue(newJob("low", priority: 1), now: t0)
+            let high = try await store.enqueue(newJob("high", priority: 5), now: t0 + 1)
+            let spent = try await store.enqueue(newJob("spent", priority: 9, maxAttempts: 1), now: t0 + 2)
+            // "spent" (its only attempt) and "high" are claimed by a worker that then dies.
+            #expect(try await store.claimNext(owner: "dead", leaseFor: .seconds(10), now: t0 + 3)?.id == spent)
+            #expect(try await store.claimNext(owner: "dead", leaseFor: .seconds(10), now: t0 + 3)?.id == high)
+
+            // Before expiry: only "low" is due; nothing is swept.
+            let early = try #require(try await store.claimNext(owner: "w1", leaseFor: .seconds(60), now: t0 + 5))
+            #expect(early.id == low)
+            #expect(try await store.job(id: high)?.state == .running)
+
+            // After expiry one claim fails "spent" (no attempts left), sweeps "high" and claims it:
+            // it is the best due job now.
+            let reclaimed = try #require(try await store.claimNext(owner: "w2", leaseFor: .seconds(60), now: t0 + 20))
+            #expect(reclaimed.id == high && reclaimed.state == .running && reclaimed.leaseOwner == "w2")
+            #expect(reclaimed.attempts == 2 && reclaimed.lastError?.message == "lease of dead expired")
+            let failed = try #require(try await store.job(id: spent))
+            #expect(failed.state == .failed && failed.leaseOwner == nil && failed.lastError?.message == "lease of dead expired")
+            #expect(try await store.claimNext(owner: "w3", leaseFor: .seconds(60), now: t0 + 20) == nil)
+        }
+    }
+
+    @Test("a claim that sweeps a lower-priority expired job claims the better pending one and leaves the swept one due")
+    func claimPrefersPendingOverWorseSwept() async throws {
+        try await PostgresEnv.withStore { store in
+            let old = try await store.enqueue(newJob("old", priority: 0), now: t0)
+            #expect(try await store.claimNext(owner: "dead", leaseFor: .seconds(10), now: t0)?.id == old)
+            let urgent = try await store.enqueue(newJob("urgent", priority: 3), now: t0 + 1)
+            let first = try #require(try await store.claimNext(owner: "w", leaseFor: .seconds(60), now: t0 + 30))
+            #expect(first.id == urgent)
+            let swept = try #require(try await store.job(id: old))
+            #expect(swept.state == .retrying && swept.nextAttemptAt == t0 + 30 && swept.leaseOwner == nil)
+            #expect(try await store.claimNext(owner: "w", leaseFor: .seconds(60), now: t0 + 30)?.id == old)
+        }
+    }
+
     @Test("de-duplication holds for destinations longer than a btree entry, and only among active jobs")
     func longDestinations() async throws {
         try await PostgresEnv.withStore { store in
