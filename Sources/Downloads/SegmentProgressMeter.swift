@@ -12,7 +12,7 @@ final class SegmentProgressMeter<C: Clock<Duration>>: Sendable {
         var lastBytes: Int64 = 0
     }
 
-    private let state: LockedValue<State>
+    private let state: ThreadLock<State>
     private let clock: C
     private let interval: Duration
     private let total: Int64
@@ -24,7 +24,7 @@ final class SegmentProgressMeter<C: Clock<Duration>>: Sendable {
         self.interval = interval
         self.total = total
         self.callback = callback
-        self.state = LockedValue(State(bytes: resumedFrom, restarts: restarts, resumedFrom: resumedFrom))
+        self.state = ThreadLock(State(bytes: resumedFrom, restarts: restarts, resumedFrom: resumedFrom))
     }
 
     /// Body bytes received in this call (all segments, including bytes later fetched again).

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A value guarded by a pthread mutex (`NSLock`), for state shared with plain threads such as
-/// URLSession's delegate queue and the hash worker.
+/// URLSession's delegate queue and the hash worker. `package`: `Downloads` uses it for the
+/// state `SegmentedDownload` shares between its connections.
 ///
 /// Why not `Synchronization.Mutex`: on Linux it locks with atomics and raw `futex` calls that
 /// ThreadSanitizer does not see, so a `Mutex` handed between a `Thread` and a task was reported as
@@ -10,16 +11,16 @@ import Foundation
 ///
 /// `@unchecked Sendable`: `value` is only read or written inside ``withLock(_:)``, i.e. while
 /// holding `lock`, so no two threads ever access it at the same time.
-final class ThreadLock<Value>: @unchecked Sendable {
+package final class ThreadLock<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
     }
 
     /// Runs `body` with exclusive access to the value.
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
