@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import RangeResume
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +12,12 @@ import Glibc
 /// - SHA-256 throughput against `sha256sum` and `openssl dgst -sha256` (median of three
 ///   alternating runs each);
 /// - a loopback download from nginx (when installed): `RangeResumer` (URLSession engine and POSIX
-///   socket engine, each with SHA-256 verification and without hashing) against `curl -o` and `wget -O`: MB/s, CPU seconds and peak RSS, each in
-///   its own process measured by GNU `time`, median of `RANGERESUME_BENCH_RUNS` (default 3) runs.
+///   socket engine, each with SHA-256 verification and without hashing) against `curl -o` and
+///   `wget -O`: MB/s, CPU seconds and peak RSS, each in its own process measured by GNU `time`,
+///   median of `RANGERESUME_BENCH_RUNS` (default 3) runs. Two more peers show the bounds:
+///   `curl+sync` (`curl -o` then `sync <file>`: the same bytes made durable, as the resumer must
+///   before its rename) and `urlsession-discard` (a URLSession data task whose delegate drops the
+///   body: what FoundationNetworking delivers at best, before any write).
 ///
 /// Environment: `RANGERESUME_BENCH_MIB` sets the file size in MiB (default 1024);
 /// `RANGERESUME_BENCH_CHECKPOINT_MIB` sets the resumer's checkpoint interval (default 64 MiB);
@@ -23,6 +31,10 @@ enum RangeResumeBenchmarks {
             // Child mode (see `downloads`): one download in a fresh process, so its peak RSS is its own.
             let parts = child.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4, let url = URL(string: parts[0]) else { exit(2) }
+            if parts[3] == "discard" {
+                // The ceiling of FoundationNetworking itself: a data task whose delegate drops the body.
+                exit(DiscardingDownload.run(url) ? 0 : 1)
+            }
             let digest = parts[2].isEmpty ? nil : parts[2]
             var configuration = RangeResumer.Configuration(computesSHA256: digest != nil)
             if let mebibytes = ProcessInfo.processInfo.environment["RANGERESUME_BENCH_CHECKPOINT_MIB"].flatMap(Int64.init) {
@@ -30,8 +42,11 @@ enum RangeResumeBenchmarks {
             }
             let engine: RangeResumer.Engine = parts[3] == "sockets" ? .posixSockets : .urlSession
             do {
-                _ = try await RangeResumer(configuration: configuration, engine: engine)
+                let result = try await RangeResumer(configuration: configuration, engine: engine)
                     .download(from: url, to: URL(fileURLWithPath: parts[1]), expectedSHA256: digest)
+                if ProcessInfo.processInfo.environment["RANGERESUME_BENCH_VERBOSE"] == "1" {
+                    FileHandle.standardError.write(Data("rangeresume child: \(parts[3]) restarts \(result.restarts)\n".utf8))
+                }
                 exit(0)
             } catch {
                 print("rangeresume.download: failed: \(error)")
@@ -119,15 +134,22 @@ enum RangeResumeBenchmarks {
         let bytes = Double(mebibytes) * 1_048_576
         let variants = ["urlsession.sha256", "urlsession.nohash", "sockets.sha256", "sockets.nohash"]
         var samples: [String: [Sample]] = [:]
-        var curl: [Sample] = [], wget: [Sample] = []
+        var curl: [Sample] = [], wget: [Sample] = [], curlSync: [Sample] = [], discard: [Sample] = []
         for _ in 0..<runs {
             try? FileManager.default.removeItem(at: output)
             if let sample = spawnMeasured("/usr/bin/curl", ["-s", "-o", output.path, url.absoluteString]) { curl.append(sample) }
             try? FileManager.default.removeItem(at: output)
             if let sample = spawnMeasured("/usr/bin/wget", ["-q", "-O", output.path, url.absoluteString]) { wget.append(sample) }
             try? FileManager.default.removeItem(at: output)
+            if let sample = spawnMeasured("/bin/sh", ["-c", "/usr/bin/curl -s -o \"$0\" \"$1\" && sync \"$0\"", output.path, url.absoluteString]) {
+                curlSync.append(sample)
+            }
+            try? FileManager.default.removeItem(at: output)
             // RangeResumer runs in a child process of this same binary, measured like the peers.
             let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            if let sample = spawnMeasured(me, ["rangeresume"], environment: [childKey: "\(url.absoluteString)|||discard"]) {
+                discard.append(sample)
+            }
             for variant in variants {
                 try? FileManager.default.removeItem(at: output)
                 let hash = variant.hasSuffix("sha256") ? digest : nil
@@ -155,6 +177,19 @@ enum RangeResumeBenchmarks {
                 report("\(name).\(variant).cpu", mine.cpu, "CPU-s", peer: (peerName, peer.cpu))
                 report("\(name).\(variant).peak-rss", mine.rssMiB, "MiB", peer: (peerName, peer.rssMiB))
             }
+            // The bounds: durable bytes (the resumer fsyncs before its rename; curl does not), and
+            // for the URLSession engine, what FoundationNetworking delivers with no write at all.
+            var bounds = [("curl+sync", curlSync)]
+            if variant.hasPrefix("urlsession") { bounds.append(("urlsession-discard", discard)) }
+            for (peerName, peerSamples) in bounds where !peerSamples.isEmpty {
+                report("\(name).\(variant).throughput", bytes / mine.seconds / 1e6, "MB/s",
+                       peer: (peerName, bytes / median(peerSamples).seconds / 1e6))
+            }
+        }
+        if !discard.isEmpty {
+            let ceiling = median(discard)
+            report("\(name).urlsession-discard.cpu", ceiling.cpu, "CPU-s", peer: curl.isEmpty ? nil : ("curl", median(curl).cpu))
+            report("\(name).urlsession-discard.peak-rss", ceiling.rssMiB, "MiB", peer: curl.isEmpty ? nil : ("curl", median(curl).rssMiB))
         }
         return peakRSS
     }
@@ -280,5 +315,41 @@ final class LoopbackNginx {
     func stop() {
         process.terminate()
         process.waitUntilExit()
+    }
+}
+
+/// A URLSession data task whose session delegate drops every body chunk: the most
+/// FoundationNetworking delivers, for comparison with the resumer's URLSession engine.
+final class DiscardingDownload: NSObject, URLSessionDataDelegate, Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let failed = Mutex(false)
+
+    /// Downloads `url`, dropping the body; `true` when it completed without error with status 200.
+    static func run(_ url: URL) -> Bool {
+        let delegate = DiscardingDownload()
+        let queue = OperationQueue()
+        queue.maxConcurrentOperationCount = 1
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.urlCache = nil
+        let session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
+        var request = URLRequest(url: url)
+        request.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
+        session.dataTask(with: request).resume()
+        delegate.done.wait()
+        session.finishTasksAndInvalidate()
+        return !delegate.failed.withLock { $0 }
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
+        if (response as? HTTPURLResponse)?.statusCode != 200 { failed.withLock { $0 = true } }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {}
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        if error != nil { failed.withLock { $0 = true } }
+        done.signal()
     }
 }

@@ -128,28 +128,6 @@ struct SocketExchange {
         channel.finish()
     }
 
-    /// The socket engine's receive buffer: filled in place, then handed to the channel as `Data`
-    /// that owns the memory (no copy) when well used, or copied out (and the buffer kept) when
-    /// only a little arrived — so a trickle of small reads never pins 1 MiB per queued chunk.
-    struct ChunkBuffer {
-        static let capacity = 1 << 20
-        private(set) var base = malloc(Self.capacity)!
-        var count = 0
-        var space: Int { Self.capacity - count }
-        var end: UnsafeMutableRawPointer { base + count }
-
-        /// The bytes received so far, as `Data`; the buffer is empty afterwards.
-        mutating func take() -> Data {
-            defer { count = 0 }
-            if count < Self.capacity / 4 { return Data(bytes: base, count: count) }
-            let full = Data(bytesNoCopy: base, count: count, deallocator: .free)
-            base = malloc(Self.capacity)!
-            return full
-        }
-
-        func release() { free(base) }
-    }
-
     private func fail(_ code: URLError.Code) {
         channel.finish(throwing: URLError(code))
     }

@@ -2,11 +2,10 @@ import Foundation
 @testable import RangeResume
 import Testing
 
-/// The socket engine's receive buffer: well-filled chunks are handed over without a copy, small
-/// ones are copied out so that a trickle never pins a whole 1 MiB buffer per queued chunk.
-@Suite("SocketExchange.ChunkBuffer")
-struct SocketChunkBufferTests {
-    typealias ChunkBuffer = SocketExchange.ChunkBuffer
+/// The engines' receive buffer: well-filled chunks are handed over without a copy, small ones are
+/// copied out so that a trickle never pins a whole 1 MiB buffer per queued chunk.
+@Suite("ChunkBuffer")
+struct ChunkBufferTests {
 
     static func fill(_ buffer: inout ChunkBuffer, count: Int, seed: UInt8) {
         let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0) &+ seed }
@@ -38,5 +37,16 @@ struct SocketChunkBufferTests {
         // The handed-over bytes stay valid after the buffer is reused.
         Self.fill(&buffer, count: 4096, seed: 200)
         #expect(data.first == 9)
+    }
+
+    @Test func appendCopiesAfterWhatIsThere() {
+        var buffer = ChunkBuffer()
+        defer { buffer.release() }
+        Self.fill(&buffer, count: 10, seed: 1)
+        let more = [UInt8](repeating: 0xAB, count: 5)
+        more.withUnsafeBytes { buffer.append($0) }
+        buffer.append(UnsafeRawBufferPointer(start: nil, count: 0))
+        let data = buffer.take()
+        #expect(data == Data((0..<10).map { UInt8($0) &+ 1 } + more))
     }
 }
