@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -21,15 +20,18 @@ import FoundationNetworking
 ///   chunks into a 1 MiB ``ChunkBuffer`` and hands the state machine one chunk per MiB (which it
 ///   writes without another copy), instead of waking the writer task 64 times per MiB; a lone
 ///   chunk (the network is the slower side) is passed on at once;
-/// - there is no backpressure in URLSession, so the delegate queue **blocks** in
+/// - URLSession has no backpressure API on Linux (`suspend()` duplicates data, `cancel()` is not
+///   processed while a fast transfer runs), so the package makes one: the delegate **blocks** in
 ///   ``TransportChannel/send(_:)`` while more than the channel's limit (4 MiB) waits to be
-///   written; the session then queues further chunks internally (see the guide for what that
-///   costs in memory — `cancel()` does not stop it either: with a fast server the transfer runs
-///   to its end before the cancellation is processed);
+///   written, operations pile up in the delegate queue, and past 64 of them (1 MiB)
+///   ``DelegateOperationQueue`` holds FoundationNetworking's work-queue thread inside
+///   `addOperation` — the thread that reads the socket — so libcurl stops reading and TCP flow
+///   control slows the server. Delegate code never calls `cancel()` on that queue (it would wait
+///   for the held work queue): it cancels from another thread after releasing the brake;
 /// - a redirect from `https` to anything else is refused in `willPerformHTTPRedirection`.
 struct URLSessionTransport: HTTPTransport {
     func start(_ request: TransportRequest, into channel: TransportChannel) {
-        let queue = CountingOperationQueue()
+        let queue = DelegateOperationQueue()
         queue.maxConcurrentOperationCount = 1
         queue.name = "RangeResume.URLSessionTransport"
         let delegate = SessionDelegate(channel: channel, originalURL: request.url, queue: queue)
@@ -43,7 +45,10 @@ struct URLSessionTransport: HTTPTransport {
         var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData)
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
         let task = session.dataTask(with: urlRequest)
-        channel.setCancelHandler { task.cancel() }
+        channel.setCancelHandler {
+            queue.stopHoldingBack()
+            task.cancel()
+        }
         task.resume()
         // Releases the delegate once the task has completed (or been cancelled).
         session.finishTasksAndInvalidate()
@@ -59,7 +64,7 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let originalURL: URL
     private let refusedRedirect = ThreadLock<URL?>(nil)
     /// The delegate queue; its pending count says whether more chunks are already waiting.
-    private let queue: CountingOperationQueue?
+    private let queue: DelegateOperationQueue?
     /// Chunks coalesced but not yet sent. Only touched from the serial delegate queue; the lock
     /// (never contended) makes that checkable.
     private let coalesced = ThreadLock(ChunkBuffer())
@@ -69,7 +74,7 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     static let headerNames = ["Content-Range", "Content-Length", "Content-Encoding", "ETag", "Last-Modified",
                               "Retry-After", "Content-Type", "Location", "Accept-Ranges"]
 
-    init(channel: TransportChannel, originalURL: URL, queue: CountingOperationQueue? = nil) {
+    init(channel: TransportChannel, originalURL: URL, queue: DelegateOperationQueue? = nil) {
         self.channel = channel
         self.originalURL = originalURL
         self.queue = queue
@@ -83,13 +88,13 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
                     completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
         if let refused = refusedRedirect.withLock({ $0 }) {
             channel.finish(throwing: RangeResumeError.insecureRedirect(to: refused))
-            dataTask.cancel()
+            cancelSoon(dataTask)
             completionHandler(.cancel)
             return
         }
         guard let http = response as? HTTPURLResponse else {
             channel.finish(throwing: RangeResumeError.invalidResponse("not an HTTP response"))
-            dataTask.cancel()
+            cancelSoon(dataTask)
             completionHandler(.cancel)
             return
         }
@@ -124,9 +129,16 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
             if !backlog && buffer.count > 0 { ready.append(buffer.take()) }
         }
         for chunk in ready where !channel.send(.body(chunk)) {
-            dataTask.cancel()
+            cancelSoon(dataTask)
             return
         }
+    }
+
+    /// Cancels `task` off the delegate queue: `cancel()` waits for the session's work queue, which
+    /// may itself be waiting in ``DelegateOperationQueue/addOperation(_:)`` for this queue to drain.
+    private func cancelSoon(_ task: URLSessionTask) {
+        queue?.stopHoldingBack()
+        DispatchQueue.global().async { task.cancel() }
     }
 
     /// Sends what is still coalesced (before the end of the stream).
@@ -136,6 +148,7 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        queue?.stopHoldingBack()
         flushCoalesced()
         if let refused = refusedRedirect.withLock({ $0 }) {
             channel.finish(throwing: RangeResumeError.insecureRedirect(to: refused))
@@ -154,27 +167,6 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
         } else {
             refusedRedirect.withLock { $0 = request.url ?? originalURL }
             completionHandler(nil)
-        }
-    }
-}
-
-/// The delegate queue of ``URLSessionTransport``: a serial `OperationQueue` that counts, in O(1),
-/// the operations FoundationNetworking has added and not yet finished (`operationCount` walks the
-/// queue on Linux: measured 20× slower downloads when read once per chunk).
-///
-/// `@unchecked Sendable`: its only stored property is an `Atomic`, and `OperationQueue` is
-/// thread-safe.
-final class CountingOperationQueue: OperationQueue, @unchecked Sendable {
-    private let added = Atomic<Int>(0)
-
-    /// Operations added with ``addOperation(_:)`` that have not finished (the running one included).
-    var pending: Int { added.load(ordering: .acquiring) }
-
-    override func addOperation(_ block: @escaping @Sendable () -> Void) {
-        added.add(1, ordering: .releasing)
-        super.addOperation {
-            block()
-            self.added.subtract(1, ordering: .releasing)
         }
     }
 }

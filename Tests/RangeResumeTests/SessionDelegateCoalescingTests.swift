@@ -22,8 +22,8 @@ struct SessionDelegateCoalescingTests {
 
     @Test func queuedChunksAreCoalescedIntoMebibyteChunksInOrder() async throws {
         let channel = TransportChannel(limit: 64 << 20)
-        let queue = CountingOperationQueue()
-        queue.maxConcurrentOperationCount = 1
+        // High-water mark above the 101 operations queued here: this test is not about holding.
+        let queue = DelegateOperationQueue(highWater: 1000, lowWater: 500)
         queue.isSuspended = true
         let delegate = SessionDelegate(channel: channel, originalURL: URL(string: "http://example.test/f")!, queue: queue)
         let (session, task) = Self.idleTask()
@@ -53,8 +53,7 @@ struct SessionDelegateCoalescingTests {
 
     @Test func aChunkWithNothingQueuedBehindItIsPassedOnAtOnce() async throws {
         let channel = TransportChannel(limit: 64 << 20)
-        let queue = CountingOperationQueue()
-        queue.maxConcurrentOperationCount = 1
+        let queue = DelegateOperationQueue()
         let delegate = SessionDelegate(channel: channel, originalURL: URL(string: "http://example.test/f")!, queue: queue)
         let (session, task) = Self.idleTask()
         defer { session.invalidateAndCancel() }
