@@ -8,8 +8,9 @@ import Darwin
 /// Computes the SHA-256 of the `.part` on a dedicated thread by reading back, from the page
 /// cache, the bytes the writer has already written — in parallel with receiving and writing.
 ///
-/// Decoupling matters because URLSession has no backpressure: a writer that waited for SHA-256
-/// (about 200 MB/s here) would leave the faster network's data queued in URLSession's memory.
+/// Decoupling matters because hashing and writing then use two cores: a writer that hashed inline
+/// would hold back the network (both engines now apply backpressure) to the speed of the two
+/// stages in sequence instead of the slower of them.
 /// The writer only reports how far the file is written (``advance(to:)``); the hasher follows at
 /// its own pace with one 1 MiB buffer, and ``drain()`` waits for it to catch up at the end. The
 /// digest therefore covers the bytes as they are on disk, resumed prefix included (a resume is

@@ -9,8 +9,9 @@ import Darwin
 ///
 /// One blocking thread per request reads the socket and hands chunks to the
 /// ``TransportChannel``; when the writer falls behind, `send` blocks, the thread stops reading,
-/// and TCP flow control slows the server — memory stays flat (URLSession cannot do this on Linux;
-/// see `Documentation/RangeResume.md`). Opt in with ``RangeResumer/Engine/posixSockets``.
+/// and TCP flow control slows the server — memory stays flat (the URLSession engine gets the same
+/// effect less directly, through ``DelegateOperationQueue``). Opt in with
+/// ``RangeResumer/Engine/posixSockets``.
 ///
 /// Deliberately small: `GET` with `Connection: close`, bodies framed by `Content-Length` or by
 /// the connection's end; redirects are not followed (a 3xx surfaces as `HTTPStatusError`);

@@ -4,15 +4,15 @@ import Foundation
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
 ///
-/// Our queue stays bounded: ``send(_:)`` blocks the producing thread (URLSession's delegate queue,
-/// never a Swift-concurrency thread) while more than `limit` body bytes wait to be consumed.
-/// FoundationNetworking does not propagate that to the socket (it keeps reading into its own
-/// operation queue; measured in `Documentation/RangeResume.md`), so total memory is bounded only
-/// while the writer keeps up with the network. Ending the request on overflow and continuing with
-/// `Range` was measured and rejected: a cancelled task keeps delivering tens of MB, wasting
-/// bandwidth and memory. ``cancel(_:)`` ends the exchange
-/// from the consumer's side at once: queued and later events are dropped, a blocked producer is
-/// released, and the engine's cancel handler runs.
+/// Our queue stays bounded: ``send(_:)`` blocks the producing thread (the socket engine's thread or
+/// URLSession's delegate queue, never a Swift-concurrency thread) while more than `limit` body
+/// bytes wait to be consumed. The socket engine then stops reading; for URLSession, chunks pile up
+/// in the delegate queue until ``DelegateOperationQueue`` holds the session's reading thread.
+/// Ending the request on overflow and continuing with `Range` was measured and rejected: a
+/// cancelled task keeps delivering — a whole 1 GiB loopback body, in the latest measurement.
+///
+/// ``cancel(_:)`` ends the exchange from the consumer's side at once: queued and later events are
+/// dropped, a blocked producer is released, and the engine's cancel handler runs.
 final class TransportChannel: Sendable {
     private struct State {
         /// Pending events from `head` on; consumed slots are set to `nil` at once so their `Data`
