@@ -32,24 +32,27 @@ struct DelegateOperationQueueTests {
     }
 
     #if canImport(FoundationNetworking)
-    @Test func anAdderIsHeldPastTheHighWaterMarkAndResumesWhenTheQueueDrains() async {
-        let queue = DelegateOperationQueue(highWater: 4, lowWater: 1)
+    /// A suspended queue and an adder of `count` operations, once that adder is held: after
+    /// exactly `highWater` adds.
+    static func heldAdder(highWater: Int, lowWater: Int, count: Int) async -> (DelegateOperationQueue, ThreadLock<Int>) {
+        let queue = DelegateOperationQueue(highWater: highWater, lowWater: lowWater)
         queue.isSuspended = true
-        let added = Self.addFromThread(queue, count: 10)
-        #expect(await Self.eventually { queue.heldCallerCount == 1 })
-        #expect(added.withLock { $0 } == 4)
-        #expect(queue.pending == 4)
+        let added = addFromThread(queue, count: count)
+        #expect(await eventually { queue.heldCallerCount == 1 })
+        #expect(added.withLock { $0 } == highWater)
+        #expect(queue.pending == highWater)
+        return (queue, added)
+    }
+
+    @Test func anAdderIsHeldPastTheHighWaterMarkAndResumesWhenTheQueueDrains() async {
+        let (queue, added) = await Self.heldAdder(highWater: 4, lowWater: 1, count: 10)
         queue.isSuspended = false
         #expect(await Self.eventually { added.withLock { $0 } == 10 })
         #expect(await Self.eventually { queue.pending == 0 })
     }
 
     @Test func stopHoldingBackReleasesAHeldAdderForGood() async {
-        let queue = DelegateOperationQueue(highWater: 2, lowWater: 0)
-        queue.isSuspended = true
-        let added = Self.addFromThread(queue, count: 6)
-        #expect(await Self.eventually { queue.heldCallerCount == 1 })
-        #expect(added.withLock { $0 } == 2)
+        let (queue, added) = await Self.heldAdder(highWater: 2, lowWater: 0, count: 6)
         queue.stopHoldingBack()
         // Never held again, although nothing has run.
         #expect(await Self.eventually { added.withLock { $0 } == 6 })
