@@ -39,33 +39,30 @@ enum SegmentFiles {
     }
 
     /// `fsync` of a directory, so a rename or unlink in it is durable.
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fsync(fd)
-        _ = close(fd)
-    }
+    static func syncDirectory(_ path: String) { FileSystem.syncDirectory(path) }
 
-    static func remove(_ path: String) { _ = unlink(path) }
+    static func remove(_ path: String) { FileSystem.remove(path) }
 
     static func rename(_ from: String, _ to: String) throws(SegmentedDownloadError) {
-        guard systemRename(from, to) == 0 else { throw .fileSystem(operation: "rename", path: to, errno: errno) }
+        try mapped { () throws(RangeResumeError) in try FileSystem.rename(from, to) }
     }
 
     /// Writes `bytes` to `path` atomically and durably: a temporary file (`O_NOFOLLOW`, 0600),
-    /// `fsync`, `rename` over `path`.
+    /// `fsync`, `rename` over `path` (RangeResume's helper, its error mapped).
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SegmentedDownloadError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .fileSystem(operation: "open", path: temporary, errno: errno) }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let failure = written != bytes.count ? errno : (fsync(fd) != 0 ? errno : 0)
-        _ = close(fd)
-        guard failure == 0 else {
-            unlink(temporary)
-            throw .fileSystem(operation: "write", path: temporary, errno: failure)
+        try mapped { () throws(RangeResumeError) in try FileSystem.writeAtomically(bytes, to: path) }
+    }
+
+    /// Runs a RangeResume file-system helper, reporting its failure as this module's error.
+    private static func mapped(_ body: () throws(RangeResumeError) -> Void) throws(SegmentedDownloadError) {
+        do {
+            try body()
+        } catch {
+            if case .fileSystem(let operation, let path, let code) = error {
+                throw .fileSystem(operation: operation, path: path, errno: code)
+            }
+            throw .fileSystem(operation: "\(error)", path: "", errno: EIO)
         }
-        try rename(temporary, path)
     }
 
     /// The SHA-256 (lowercase hex) of the first `length` bytes of the file, read with `pread`
@@ -86,9 +83,3 @@ enum SegmentFiles {
         return hasher.finalizeHex()
     }
 }
-
-#if canImport(Glibc)
-private let systemRename = Glibc.rename
-#elseif canImport(Darwin)
-private let systemRename = Darwin.rename
-#endif

@@ -77,8 +77,8 @@ final class PartFile {
     }
 }
 
-/// File-system helpers shared by the resumer.
-enum FileSystem {
+/// File-system helpers shared by the resumer and (`package`) by `Downloads`' segmented download.
+package enum FileSystem {
     #if os(Linux)
     /// glibc's `sync_file_range`, looked up at run time: Swift's `Glibc` module does not export it
     /// (it needs `_GNU_SOURCE`). A C function pointer, immutable after this one-time lookup.
@@ -89,14 +89,14 @@ enum FileSystem {
     #endif
 
     /// `fsync` of the directory at `path`, so a rename or unlink in it is durable.
-    static func syncDirectory(_ path: String) {
+    package static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         _ = close(fd)
     }
 
-    static func remove(_ path: String) {
+    package static func remove(_ path: String) {
         _ = unlink(path)
     }
 
@@ -105,13 +105,13 @@ enum FileSystem {
         return lstat(path, &info) == 0
     }
 
-    static func rename(_ from: String, _ to: String) throws(RangeResumeError) {
+    package static func rename(_ from: String, _ to: String) throws(RangeResumeError) {
         guard systemRename(from, to) == 0 else { throw .fileSystem(operation: "rename", path: to, errno: errno) }
     }
 
     /// Writes `bytes` to `path` atomically and durably: a temporary file (`O_NOFOLLOW`, 0600),
     /// `fsync`, `rename` over `path`.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(RangeResumeError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String) throws(RangeResumeError) {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .fileSystem(operation: "open", path: temporary, errno: errno) }
