@@ -105,9 +105,10 @@ public struct RangeResumer: Sendable {
         /// URLSession (FoundationNetworking on Linux): `http` and `https`, redirects followed
         /// (except `https` → `http`). FoundationNetworking has no backpressure of its own; the
         /// engine makes one by holding the session's socket-reading thread while its delegate
-        /// queue is full, so memory stays bounded (about 60–70 MiB peak RSS at 1 and 4 GiB on
-        /// loopback). FoundationNetworking itself caps the speed (measured: 0.6–0.7× curl with
-        /// the body discarded) and costs about 2.5–3 CPU-s per GiB.
+        /// queue is full (about 64 MiB peak RSS for 1 GiB on loopback; FoundationNetworking's own
+        /// transfer still grows with the file: 120–130 MiB at 4 GiB). FoundationNetworking also
+        /// caps the speed (measured: 0.54–0.71× curl with the body discarded) and costs about
+        /// 2.5–3 CPU-s per GiB.
         case urlSession
         /// The package's own HTTP/1.1 client on POSIX sockets: plain `http` only, no redirects
         /// followed, no chunked bodies — but real backpressure (the socket is read only as fast as

@@ -31,8 +31,7 @@ import FoundationNetworking
 /// - a redirect from `https` to anything else is refused in `willPerformHTTPRedirection`.
 struct URLSessionTransport: HTTPTransport {
     func start(_ request: TransportRequest, into channel: TransportChannel) {
-        let queue = DelegateOperationQueue()
-        queue.maxConcurrentOperationCount = 1
+        let queue = DelegateOperationQueue()   // serial
         queue.name = "RangeResume.URLSessionTransport"
         let delegate = SessionDelegate(channel: channel, originalURL: request.url, queue: queue)
         let configuration = URLSessionConfiguration.ephemeral
