@@ -103,12 +103,14 @@ public struct RangeResumer: Sendable {
     /// The HTTP engine a resumer drives.
     public enum Engine: Sendable, Hashable {
         /// URLSession (FoundationNetworking on Linux): `http` and `https`, redirects followed
-        /// (except `https` → `http`). FoundationNetworking has no backpressure of its own; the
-        /// engine makes one by holding the session's socket-reading thread while its delegate
-        /// queue is full (about 64 MiB peak RSS for 1 GiB on loopback; FoundationNetworking's own
-        /// transfer still grows with the file: 120–130 MiB at 4 GiB). FoundationNetworking also
-        /// caps the speed (measured: 0.54–0.71× curl with the body discarded) and costs about
-        /// 2.5–3 CPU-s per GiB.
+        /// (except `https` → anything else; credentials dropped when the origin changes).
+        /// FoundationNetworking has no per-transfer backpressure, so the engine asks for the body
+        /// in `Range` windows of at most 4 × ``Configuration/bufferLimit`` (16 MiB by default)
+        /// and asks for the next one only once the writer has caught up; a server sees
+        /// `Range: bytes=0-16777215` for a fresh download, `bytes=N-(N+16777215)` for a resumed
+        /// one. It never blocks a Swift-concurrency thread and never holds FoundationNetworking's
+        /// shared work queue. FoundationNetworking caps the speed (measured: 0.54–0.71× curl
+        /// with the body discarded) and costs about 2.5–3 CPU-s per GiB.
         case urlSession
         /// The package's own HTTP/1.1 client on POSIX sockets: plain `http` only, no redirects
         /// followed, no chunked bodies — but real backpressure (the socket is read only as fast as
@@ -117,6 +119,17 @@ public struct RangeResumer: Sendable {
         /// CPU. Prefer it for bulk plain-`http` downloads; it is not the default
         /// because a URL that is `https` or redirects would fail with it.
         case posixSockets
+
+        /// The `Range` field this engine sends when a download starts at `offset` (0: a fresh
+        /// one) with a channel of `bufferLimit` bytes: what a server sees. For tests.
+        package func rangeField(from offset: Int64, bufferLimit: Int = Configuration().bufferLimit) -> String? {
+            switch self {
+            case .posixSockets:
+                return offset == 0 ? nil : "bytes=\(offset)-"
+            case .urlSession:
+                return "bytes=\(offset)-\(offset + Int64(URLSessionExchange.window(forLimit: bufferLimit)) - 1)"
+            }
+        }
     }
 
     /// The configuration of every download this resumer makes.

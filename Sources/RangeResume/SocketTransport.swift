@@ -9,8 +9,8 @@ import Darwin
 ///
 /// One blocking thread per request reads the socket and hands chunks to the
 /// ``TransportChannel``; when the writer falls behind, `send` blocks, the thread stops reading,
-/// and TCP flow control slows the server — memory stays flat (the URLSession engine gets the same
-/// effect less directly, through ``DelegateOperationQueue``). Opt in with
+/// and TCP flow control slows the server — memory stays flat (the URLSession engine, which has no
+/// thread it may hold, pauses and continues with `Range` instead: ``URLSessionExchange``). Opt in with
 /// ``RangeResumer/Engine/posixSockets``.
 ///
 /// Deliberately small: `GET` with `Connection: close`, bodies framed by `Content-Length` or by

@@ -4,12 +4,15 @@ import Foundation
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
 ///
-/// Our queue stays bounded: ``send(_:)`` blocks the producing thread (the socket engine's thread or
-/// URLSession's delegate queue, never a Swift-concurrency thread) while more than `limit` body
-/// bytes wait to be consumed. The socket engine then stops reading; for URLSession, chunks pile up
-/// in the delegate queue until ``DelegateOperationQueue`` holds the session's reading thread.
-/// Ending the request on overflow and continuing with `Range` was measured and rejected: a
-/// cancelled task keeps delivering — a whole 1 GiB loopback body, in the latest measurement.
+/// Two ways to keep it bounded, one per kind of producer:
+/// - ``send(_:)`` blocks the producing thread (the socket engine's own thread, never a
+///   Swift-concurrency thread) while more than ``limit`` body bytes wait; the engine then stops
+///   reading the socket and TCP flow control slows the server.
+/// - ``offer(contentsOf:)`` never blocks (for URLSession, whose delivery thread must never be held:
+///   FoundationNetworking shares it between every transfer in the process). It **coalesces** small
+///   chunks into 1 MiB buffers while the consumer is busy, hands a chunk over at once when the
+///   consumer is waiting, and lets the engine read ``queuedBytes`` to decide when to pause its
+///   transfer; ``whenDrained(to:_:)`` tells it when to go on.
 ///
 /// ``cancel(_:)`` ends the exchange from the consumer's side at once: queued and later events are
 /// dropped, a blocked producer is released, and the engine's cancel handler runs.
@@ -19,6 +22,10 @@ final class TransportChannel: Sendable {
         /// is released even while the producer keeps the queue from ever emptying.
         var queue: [TransportEvent?] = []
         var head = 0
+        /// Body bytes offered with `offer(contentsOf:)` after every queued event, not yet handed
+        /// over: the open end of the queue (allocated on first use, freed by `deinit`).
+        var tail: ChunkBuffer?
+        /// Body bytes waiting, in `queue` and in `tail`.
         var queuedBytes = 0
         var peakQueuedBytes = 0
         var finished = false
@@ -27,9 +34,30 @@ final class TransportChannel: Sendable {
         var consumer: CheckedContinuation<TransportEvent?, any Error>?
         var producerBlocked = false
         var cancelHandler: (@Sendable () -> Void)?
+        var drained: (threshold: Int, action: @Sendable () -> Void)?
+
+        /// Moves what `tail` holds to the end of `queue`, so a later event stays behind it.
+        mutating func sealTail() {
+            guard var buffer = tail, buffer.count > 0 else { return }
+            queue.append(.body(buffer.take()))
+            tail = buffer
+        }
+
+        /// The drain action to run now, if the queue fell to its threshold.
+        mutating func dueDrainAction() -> (@Sendable () -> Void)? {
+            guard let drained, queuedBytes <= drained.threshold else { return nil }
+            self.drained = nil
+            return drained.action
+        }
 
         mutating func pop() -> TransportEvent? {
-            guard head < queue.count, let event = queue[head] else { return nil }
+            guard head < queue.count, let event = queue[head] else {
+                guard var buffer = tail, buffer.count > 0 else { return nil }
+                let data = buffer.take()
+                tail = buffer
+                queuedBytes -= data.count
+                return .body(data)
+            }
             queue[head] = nil
             head += 1
             if head == queue.count {
@@ -53,8 +81,15 @@ final class TransportChannel: Sendable {
         self.limit = limit
     }
 
+    deinit {
+        state.withLock { $0.tail?.release() }
+    }
+
     /// The most body bytes that ever waited in the queue (for tests and benchmarks).
     var peakQueuedBytes: Int { state.withLock { $0.peakQueuedBytes } }
+
+    /// Body bytes waiting to be consumed now.
+    var queuedBytes: Int { state.withLock { $0.queuedBytes } }
 
     /// Whether the consumer cancelled the exchange; engines drop everything after that.
     var isCancelled: Bool { state.withLock { $0.cancelled } }
@@ -76,6 +111,53 @@ final class TransportChannel: Sendable {
         enqueue(event, mayBlock: false)
     }
 
+    /// Enqueues a copy of `bytes` as body, never blocking: handed to a waiting consumer at once,
+    /// otherwise appended to the open 1 MiB buffer at the end of the queue (so a busy consumer
+    /// gets few large chunks instead of many small ones). The engine reads ``queuedBytes`` to
+    /// apply backpressure itself.
+    /// - Returns: `false` when the bytes were dropped because the exchange is over.
+    @discardableResult
+    func offer(contentsOf bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !bytes.isEmpty else { return !isCancelled }
+        let consumer: CheckedContinuation<TransportEvent?, any Error>? = state.withLock { state in
+            if state.cancelled || state.finished { return nil }
+            if let consumer = state.consumer {
+                state.consumer = nil
+                return consumer
+            }
+            var buffer = state.tail ?? ChunkBuffer()
+            var offset = 0
+            while offset < bytes.count {
+                let take = min(buffer.space, bytes.count - offset)
+                buffer.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
+                offset += take
+                if buffer.space == 0 { state.queue.append(.body(buffer.take())) }
+            }
+            state.tail = buffer
+            state.queuedBytes += bytes.count
+            state.peakQueuedBytes = max(state.peakQueuedBytes, state.queuedBytes)
+            return nil
+        }
+        if let consumer {
+            consumer.resume(returning: .body(Data(bytes)))
+            return true
+        }
+        return !isCancelled
+    }
+
+    /// Runs `action` once, as soon as no more than `threshold` body bytes wait (at once if that is
+    /// already so, on the calling thread; otherwise on the consumer's thread, outside the lock).
+    /// Dropped if the exchange is cancelled first. Replaces an action registered before.
+    func whenDrained(to threshold: Int, _ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            if state.cancelled { return false }
+            if state.queuedBytes <= threshold { return true }
+            state.drained = (threshold, action)
+            return false
+        }
+        if runNow { action() }
+    }
+
     /// Enqueues `event`, blocking the calling thread while the queue holds more than ``limit``
     /// body bytes. Call it only from a thread that may block (a delegate `OperationQueue`).
     /// - Returns: `false` when the event was dropped because the exchange is over.
@@ -92,6 +174,7 @@ final class TransportChannel: Sendable {
                 state.consumer = nil
                 return .deliver(consumer)
             }
+            state.sealTail()
             state.queue.append(event)
             if case .body(let data) = event { state.queuedBytes += data.count }
             state.peakQueuedBytes = max(state.peakQueuedBytes, state.queuedBytes)
@@ -116,6 +199,7 @@ final class TransportChannel: Sendable {
             if state.cancelled || state.finished { return nil }
             state.finished = true
             state.failure = error
+            if error != nil { state.drained = nil }
             defer { state.consumer = nil }
             return state.consumer
         }
@@ -133,7 +217,9 @@ final class TransportChannel: Sendable {
                 state.finished = true
                 state.queue.removeAll()
                 state.head = 0
+                state.tail?.count = 0
                 state.queuedBytes = 0
+                state.drained = nil
                 let unblock = state.producerBlocked
                 state.producerBlocked = false
                 defer { state.consumer = nil; state.cancelHandler = nil }
@@ -149,12 +235,14 @@ final class TransportChannel: Sendable {
     func next() async throws -> TransportEvent? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransportEvent?, any Error>) in
-                enum Outcome { case event(TransportEvent, unblock: Bool), end, failure(any Error), wait }
+                enum Outcome {
+                    case event(TransportEvent, unblock: Bool, drained: (@Sendable () -> Void)?), end, failure(any Error), wait
+                }
                 let outcome: Outcome = state.withLock { state in
                     if !state.cancelled, let event = state.pop() {
                         let unblock = state.producerBlocked && state.queuedBytes <= limit
                         if unblock { state.producerBlocked = false }
-                        return .event(event, unblock: unblock)
+                        return .event(event, unblock: unblock, drained: state.dueDrainAction())
                     }
                     if let failure = state.failure { return .failure(failure) }
                     if state.finished { return .end }
@@ -163,8 +251,9 @@ final class TransportChannel: Sendable {
                     return .wait
                 }
                 switch outcome {
-                case .event(let event, let unblock):
+                case .event(let event, let unblock, let drained):
                     if unblock { space.signal() }
+                    drained?()
                     continuation.resume(returning: event)
                 case .end: continuation.resume(returning: nil)
                 case .failure(let error): continuation.resume(throwing: error)

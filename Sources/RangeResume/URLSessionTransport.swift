@@ -6,95 +6,219 @@ import FoundationNetworking
 /// The URLSession engine behind ``RangeResumer`` (FoundationNetworking/libcurl on Linux).
 ///
 /// Designed around what FoundationNetworking on Linux actually does (measured; see
-/// `Documentation/RangeResume.md`): one `dataTask(with:)` per request in its own session with a
-/// **session-level** `URLSessionDataDelegate` on a private serial `OperationQueue` (a per-task
-/// delegate is ignored there), `urlCache = nil`, and no reliance on the response disposition,
-/// `allHeaderFields` spelling, the session's byte counts or its timeouts:
-/// - headers are read with `value(forHTTPHeaderField:)` and judged by the state machine before a
-///   byte is written; an unwanted response is `cancel()`ed and its late chunks are dropped by the
-///   ``TransportChannel`` (which also ignores a cancelled task's "success");
-/// - the idle and resource timeouts are set far out: stalls and slow transfers are detected on the
-///   injected clock by ``TransferWatchdog``;
-/// - the session delivers the body in 16 KiB chunks, one delegate-queue operation each; when
-///   more operations are already queued behind the current one, the delegate **coalesces**
-///   chunks into a 1 MiB ``ChunkBuffer`` and hands the state machine one chunk per MiB (which it
-///   writes without another copy), instead of waking the writer task 64 times per MiB; a lone
-///   chunk (the network is the slower side) is passed on at once;
-/// - URLSession has no backpressure API on Linux (`suspend()` duplicates data, `cancel()` is not
-///   processed while a fast transfer runs), so the package makes one: the delegate **blocks** in
-///   ``TransportChannel/send(_:)`` while more than the channel's limit (4 MiB) waits to be
-///   written, operations pile up in the delegate queue, and past 64 of them (1 MiB)
-///   ``DelegateOperationQueue`` holds FoundationNetworking's work-queue thread inside
-///   `addOperation` — the thread that reads the socket — so libcurl stops reading and TCP flow
-///   control slows the server. Delegate code never calls `cancel()` on that queue (it would wait
-///   for the held work queue): it cancels from another thread after releasing the brake;
-/// - a redirect from `https` to anything else is refused in `willPerformHTTPRedirection`.
+/// `Documentation/RangeResume.md`, "The URLSession engine"):
+/// - **It never blocks a Swift-concurrency thread, and never holds FoundationNetworking's work
+///   queue.** Every call into URLSession that can wait for that queue (creating a session or a
+///   task, `resume()`, `cancel()`, invalidating) runs on the exchange's own serial queue
+///   (``URLSessionExchange``), which is also the session's delegate queue. The work queue is one
+///   serial queue shared by every session in the process, so a brake on it — or a cooperative
+///   thread waiting for it — stalls every transfer at once (that hung concurrent downloads).
+/// - **Backpressure by pausing.** The delegate never blocks: it coalesces the session's 16 KiB
+///   chunks into the ``TransportChannel``; past the channel's limit the exchange cancels the task
+///   and later continues the same entity with `Range`/`If-Range`
+///   (``URLSessionExchangeStateMachine``), so memory stays bounded while the consumer is slower
+///   than the network.
+/// - **`cancel()` only on the delegate queue.** FoundationNetworking traps (`TaskRegistry`:
+///   "Trying to access a behaviour for a task that in not in the registry") when `cancel()` runs
+///   concurrently with the delegate-queue operation that completes the task. The exchange calls
+///   `cancel()` only from its own serial delegate queue, where that operation cannot be running.
+/// - headers are read with `value(forHTTPHeaderField:)` (its `allHeaderFields` renames `ETag`);
+///   the session's idle and resource timeouts are set far out (stalls are detected on the
+///   injected clock by ``TransferWatchdog``); no cache, no cookies;
+/// - redirects: `https` to anything else is refused; `Authorization`, `Cookie` and
+///   `Proxy-Authorization` are dropped when a redirect leaves the request's origin (curl's rule).
 struct URLSessionTransport: HTTPTransport {
     func start(_ request: TransportRequest, into channel: TransportChannel) {
-        let queue = DelegateOperationQueue()   // serial
-        queue.name = "RangeResume.URLSessionTransport"
-        let delegate = SessionDelegate(channel: channel, originalURL: request.url, queue: queue)
+        URLSessionExchange(request: request, channel: channel).start()
+    }
+
+    /// The session configuration every request of the engine uses.
+    static func sessionConfiguration() -> URLSessionConfiguration {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.timeoutIntervalForRequest = 24 * 3600
         configuration.timeoutIntervalForResource = 7 * 24 * 3600
         configuration.httpShouldSetCookies = false
-        let session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: queue)
-        var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData)
-        for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        let task = session.dataTask(with: urlRequest)
-        channel.setCancelHandler {
-            queue.stopHoldingBack()
-            task.cancel()
-        }
-        task.resume()
-        // Releases the delegate once the task has completed (or been cancelled).
-        session.finishTasksAndInvalidate()
+        return configuration
     }
 }
 
-/// Forwards one data task's callbacks into a ``TransportChannel``.
+/// One exchange of the URLSession engine: the first request and the windows after it, all in one
+/// session (so its connection is reused).
+///
+/// Every URLSession call and every delegate callback runs on ``queue``, one serial
+/// `OperationQueue` on a dispatch queue of its own (never a Swift-concurrency thread; blocking
+/// there is allowed). Other threads only add operations to it: the channel's cancel handler and
+/// its drain notification. The state is therefore touched from one thread at a time; the lock
+/// (never contended) makes that checkable. Callbacks of a task that is no longer the current one
+/// (cancelled for a resend) are ignored.
+final class URLSessionExchange: Sendable {
+    private struct State {
+        var machine: URLSessionExchangeStateMachine
+        var session: URLSession?
+        var task: URLSessionDataTask?
+    }
+
+    let channel: TransportChannel
+    let queue: OperationQueue
+    /// The thread behind ``queue`` (a serial dispatch queue of its own, so it may block).
+    /// Kept here: `OperationQueue.underlyingQueue` does not retain it.
+    private let dispatchQueue = DispatchQueue(label: "RangeResume.URLSessionExchange")
+    private let state: ThreadLock<State>
+
+    /// Most body bytes one request asks for by default: 4 × the channel's limit (16 MiB for the
+    /// default 4 MiB buffer), at least 64 KiB.
+    static func window(forLimit limit: Int) -> Int { max(4 * limit, 64 << 10) }
+
+    /// - Parameter window: most body bytes one request asks for; default ``window(forLimit:)``.
+    init(request: TransportRequest, channel: TransportChannel, window: Int? = nil) {
+        self.channel = channel
+        let queue = OperationQueue()
+        queue.name = "RangeResume.URLSessionExchange"
+        queue.maxConcurrentOperationCount = 1
+        self.queue = queue
+        self.state = ThreadLock(State(machine: URLSessionExchangeStateMachine(
+            request: request, window: window ?? Self.window(forLimit: channel.limit), lowWater: channel.limit / 2)))
+        queue.underlyingQueue = dispatchQueue
+    }
+
+    /// Requests sent so far, the first included (for tests and benchmarks).
+    var requests: Int { state.withLock { $0.machine.requests } }
+
+    /// Sends the first request (from the queue) and wires the consumer's cancellation to it.
+    func start() {
+        channel.setCancelHandler { [self] in
+            let cancel = BlockOperation { self.end(nil) }
+            cancel.queuePriority = .veryHigh
+            queue.addOperation(cancel)
+        }
+        queue.addOperation {
+            let request = self.state.withLock { $0.machine.firstRequest() }
+            self.send(request)
+        }
+    }
+
+    /// On the queue: one request, in the exchange's session (made by the first request).
+    private func send(_ request: TransportRequest) {
+        guard state.withLock({ $0.machine.phase != .finished }) else { return }
+        let session = state.withLock { $0.session } ?? {
+            let made = URLSession(configuration: URLSessionTransport.sessionConfiguration(),
+                                  delegate: SessionDelegate(exchange: self, originalURL: request.url), delegateQueue: queue)
+            state.withLock { $0.session = made }
+            return made
+        }()
+        var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData)
+        for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
+        let task = session.dataTask(with: urlRequest)
+        state.withLock { $0.task = task }
+        task.resume()
+    }
+
+    private func isCurrent(_ task: URLSessionTask) -> Bool {
+        state.withLock { $0.task === task }
+    }
+
+    /// On the queue: ends the stream with `error` (`nil`: normally) and lets the session go.
+    private func finish(_ error: (any Error)?) {
+        let session = state.withLock { state -> URLSession? in
+            state.task = nil
+            defer { state.session = nil }
+            return state.session
+        }
+        channel.finish(throwing: error)
+        session?.finishTasksAndInvalidate()
+    }
+
+    /// On the queue: ends the exchange (the consumer cancelled, or `error` ends the stream),
+    /// cancelling the running task, if any — here on the delegate queue, where the task's
+    /// completion cannot be running concurrently (FoundationNetworking traps if it is).
+    func end(_ error: (any Error)?) {
+        let (task, session) = state.withLock { state -> (URLSessionDataTask?, URLSession?) in
+            let running = state.machine.end()
+            defer { state.task = nil; state.session = nil }
+            return (running ? state.task : nil, state.session)
+        }
+        if let error { channel.finish(throwing: error) }
+        task?.cancel()
+        session?.finishTasksAndInvalidate()
+    }
+
+    // MARK: Delegate callbacks (on the queue)
+
+    func received(_ head: TransportResponseHead, from task: URLSessionTask) {
+        guard isCurrent(task) else { return }
+        switch state.withLock({ $0.machine.head(head) }) {
+        case .forward(let head): channel.offer(.head(head))
+        case .proceed: break
+        case .fail(let error): end(error)
+        case .resend(let request):
+            state.withLock { $0.task = nil }
+            task.cancel()
+            send(request)
+        }
+    }
+
+    func received(_ data: Data, from task: URLSessionTask) {
+        guard isCurrent(task), state.withLock({ $0.machine.phase == .streaming }) else { return }
+        guard data.withUnsafeBytes({ channel.offer(contentsOf: $0) }) else { return end(nil) }
+        state.withLock { $0.machine.forwarded(data.count) }
+    }
+
+    func completed(_ task: URLSessionTask, error: (any Error)?, refusedRedirect: URL?) {
+        guard isCurrent(task) else { return }
+        if let refusedRedirect { return end(RangeResumeError.insecureRedirect(to: refusedRedirect)) }
+        let completion = state.withLock { state -> URLSessionExchangeStateMachine.Completion in
+            state.task = nil
+            return state.machine.completed(error: error)
+        }
+        switch completion {
+        case .finish(let error): finish(error)
+        case .ignore: break
+        case .nextWindowWhenDrained:
+            let lowWater = state.withLock { $0.machine.lowWater }
+            channel.whenDrained(to: lowWater) { [self] in
+                queue.addOperation {
+                    guard let request = self.state.withLock({ $0.machine.nextWindowRequest() }) else { return }
+                    self.send(request)
+                }
+            }
+        }
+    }
+}
+
+/// Forwards one session's callbacks to its ``URLSessionExchange``, on the exchange's queue.
 ///
 /// `Sendable` without `@unchecked`: its stored properties are immutable and Sendable (the refused
 /// redirect sits in a ``ThreadLock``).
 final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
-    private let channel: TransportChannel
+    private let exchange: URLSessionExchange?
     private let originalURL: URL
     private let refusedRedirect = ThreadLock<URL?>(nil)
-    /// The delegate queue; its pending count says whether more chunks are already waiting.
-    private let queue: DelegateOperationQueue?
-    /// Chunks coalesced but not yet sent. Only touched from the serial delegate queue; the lock
-    /// (never contended) makes that checkable.
-    private let coalesced = ThreadLock(ChunkBuffer())
 
     /// Response header fields copied into the head, read with `value(forHTTPHeaderField:)`
     /// (FoundationNetworking's `allHeaderFields` renames e.g. `ETag` to `Etag`).
     static let headerNames = ["Content-Range", "Content-Length", "Content-Encoding", "ETag", "Last-Modified",
                               "Retry-After", "Content-Type", "Location", "Accept-Ranges"]
 
-    init(channel: TransportChannel, originalURL: URL, queue: DelegateOperationQueue? = nil) {
-        self.channel = channel
+    init(exchange: URLSessionExchange?, originalURL: URL) {
+        self.exchange = exchange
         self.originalURL = originalURL
-        self.queue = queue
     }
 
-    deinit {
-        coalesced.withLock { $0.release() }
-    }
+    /// The redirect this delegate refused, if any.
+    var refused: URL? { refusedRedirect.withLock { $0 } }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        if let refused = refusedRedirect.withLock({ $0 }) {
-            channel.finish(throwing: RangeResumeError.insecureRedirect(to: refused))
-            cancelSoon(dataTask)
-            completionHandler(.cancel)
+        // The disposition is ignored by FoundationNetworking on Linux; the exchange cancels.
+        completionHandler(.allow)
+        if let refused {
+            exchange?.end(RangeResumeError.insecureRedirect(to: refused))
             return
         }
         guard let http = response as? HTTPURLResponse else {
-            channel.finish(throwing: RangeResumeError.invalidResponse("not an HTTP response"))
-            cancelSoon(dataTask)
-            completionHandler(.cancel)
+            exchange?.end(RangeResumeError.invalidResponse("not an HTTP response"))
             return
         }
         var headers: [String: String] = [:]
@@ -104,68 +228,39 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
         for name in Self.headerNames {
             if let value = http.value(forHTTPHeaderField: name) { headers[name.lowercased()] = value }
         }
-        channel.send(.head(TransportResponseHead(status: http.statusCode, headers: headers, url: http.url)))
-        // The disposition is ignored by FoundationNetworking on Linux; cancellation happens through
-        // the channel's cancel handler once the state machine has judged the head.
-        completionHandler(.allow)
+        exchange?.received(TransportResponseHead(status: http.statusCode, headers: headers, url: http.url),
+                           from: dataTask)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        // More operations queued behind this one (it counts itself): the writer is behind, so
-        // gather chunks; otherwise pass on what there is now.
-        let backlog = (queue?.pending ?? 0) > 1
-        var ready: [Data] = []
-        coalesced.withLock { buffer in
-            data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-                var offset = 0
-                while offset < bytes.count {
-                    let take = min(buffer.space, bytes.count - offset)
-                    buffer.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
-                    offset += take
-                    if buffer.space == 0 { ready.append(buffer.take()) }
-                }
-            }
-            if !backlog && buffer.count > 0 { ready.append(buffer.take()) }
-        }
-        for chunk in ready where !channel.send(.body(chunk)) {
-            cancelSoon(dataTask)
-            return
-        }
-    }
-
-    /// Cancels `task` off the delegate queue: `cancel()` waits for the session's work queue, which
-    /// may itself be waiting in ``DelegateOperationQueue/addOperation(_:)`` for this queue to drain.
-    private func cancelSoon(_ task: URLSessionTask) {
-        queue?.stopHoldingBack()
-        DispatchQueue.global().async { task.cancel() }
-    }
-
-    /// Sends what is still coalesced (before the end of the stream).
-    private func flushCoalesced() {
-        let rest: Data? = coalesced.withLock { $0.count > 0 ? $0.take() : nil }
-        if let rest { channel.send(.body(rest)) }
+        exchange?.received(data, from: dataTask)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        queue?.stopHoldingBack()
-        flushCoalesced()
-        if let refused = refusedRedirect.withLock({ $0 }) {
-            channel.finish(throwing: RangeResumeError.insecureRedirect(to: refused))
-        } else {
-            channel.finish(throwing: error)
-        }
+        exchange?.completed(task, error: error, refusedRedirect: refused)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        completionHandler(Self.redirect(from: originalURL, to: request, refused: refusedRedirect))
+    }
+
+    /// The request to follow a redirect with, or `nil` (recorded in `refused`) when it leaves
+    /// `https`. Credentials are dropped when the target's origin differs from `originalURL`'s.
+    static func redirect(from originalURL: URL, to request: URLRequest, refused: ThreadLock<URL?>) -> URLRequest? {
         let from = originalURL.scheme?.lowercased()
         let to = request.url?.scheme?.lowercased()
-        let safe = (to == "https") || (to == "http" && from == "http")
-        if safe {
-            completionHandler(request)
-        } else {
-            refusedRedirect.withLock { $0 = request.url ?? originalURL }
-            completionHandler(nil)
+        guard (to == "https") || (to == "http" && from == "http") else {
+            refused.withLock { $0 = request.url ?? originalURL }
+            return nil
         }
+        var request = request
+        if let target = request.url, !URLSessionExchangeStateMachine.sameOrigin(originalURL, target) {
+            for field in request.allHTTPHeaderFields?.keys.map({ $0 }) ?? []
+            where URLSessionExchangeStateMachine.credentialFields.contains(field.lowercased()) {
+                request.setValue(nil, forHTTPHeaderField: field)
+            }
+        }
+        return request
     }
 }

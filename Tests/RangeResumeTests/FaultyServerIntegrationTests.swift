@@ -51,8 +51,8 @@ struct FaultyServerIntegrationTests {
         let sent = fixture.server.requests(for: "/file.bin")
         #expect(sent.count == 2)
         #expect(sent.allSatisfy { $0.headers["Accept-Encoding"] == "identity" })
-        #expect(sent[0].range == nil && sent[0].bodyBytesSent == 100_000)
-        #expect(sent[1].status == 206 && sent[1].range == "bytes=100000-" && sent[1].ifRange == fixture.resource.etag)
+        #expect(sent[0].range == engine.rangeField(from: 0) && sent[0].bodyBytesSent == 100_000)
+        #expect(sent[1].status == 206 && sent[1].range == engine.rangeField(from: 100_000) && sent[1].ifRange == fixture.resource.etag)
         #expect(result.resumedFrom == 100_000)
     }
 
@@ -75,7 +75,8 @@ struct FaultyServerIntegrationTests {
             try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination)
         }
         #expect(result.restarts == 1 && result.resumedFrom == 0 && fileData(fixture.destination) == fixture.data)
-        #expect(fixture.server.requests(for: "/file.bin").map(\.status) == [200, 200])
+        // The URLSession engine asks even a fresh download for a window (a 206 until the range is ignored).
+        #expect(fixture.server.requests(for: "/file.bin").map(\.status) == [engine == .urlSession ? 206 : 200, 200])
     }
 
     @Test(arguments: Self.engines) func changedETagGets200AndRestarts(engine: RangeResumer.Engine) async throws {
@@ -96,7 +97,7 @@ struct FaultyServerIntegrationTests {
             try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination)
         }
         let sent = fixture.server.requests(for: "/file.bin")
-        #expect(sent.map(\.range) == [nil, "bytes=70000-", nil])
+        #expect(sent.map(\.range) == [engine.rangeField(from: 0), engine.rangeField(from: 70_000), engine.rangeField(from: 0)])
         #expect(result.restarts == 1 && fileData(fixture.destination) == fixture.data)
     }
 
@@ -217,7 +218,7 @@ struct FaultyServerIntegrationTests {
             try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination, expectedSHA256: digest)
         }
         #expect(result.sha256 == digest && result.resumedFrom == 0 && fileData(fixture.destination) == fixture.data)
-        #expect(fixture.server.requests(for: "/file.bin").map(\.range) == [nil, nil])
+        #expect(fixture.server.requests(for: "/file.bin").map(\.range) == [engine.rangeField(from: 0), engine.rangeField(from: 0)])
         // Corrupt every time: the second failure is permanent, and retry stops there.
         let other = fixture.dir.file("other.bin")
         fixture.server.enqueueFaults([.corruptByte(atOffset: 1), .corruptByte(atOffset: 1), .corruptByte(atOffset: 1)], for: "/file.bin")
@@ -241,7 +242,8 @@ struct FaultyServerIntegrationTests {
         }
         #expect(fileData(fixture.destination) == fixture.data && result.resumedFrom == 90_000)
         let followed = fixture.server.requests(for: "/file.bin")
-        #expect(followed.count == 2 && followed[1].range == "bytes=90000-" && followed[1].ifRange == fixture.resource.etag)
+        #expect(followed.count == 2 && followed[1].range == RangeResumer.Engine.urlSession.rangeField(from: 90_000)
+                && followed[1].ifRange == fixture.resource.etag)
     }
 
     /// The chaos test at full size: 200 downloads of a 4 MiB random file through a server

@@ -101,20 +101,34 @@ struct ResumePartsTests {
     }
 
     @Test func httpsToHttpRedirectIsRefused() throws {
-        let channel = TransportChannel()
-        let delegate = SessionDelegate(channel: channel, originalURL: URL(string: "https://example.test/a")!)
-        let session = URLSession(configuration: .ephemeral)
-        defer { session.invalidateAndCancel() }
-        let task = session.dataTask(with: URL(string: "https://example.test/a")!)
-        let response = try #require(HTTPURLResponse(url: URL(string: "https://example.test/a")!, statusCode: 302,
-                                                    httpVersion: "HTTP/1.1", headerFields: [:]))
-        let answers = Mutex<[URL?]>([])
+        let refused = ThreadLock<URL?>(nil)
+        var answers: [URL?] = []
         for target in ["http://example.test/b", "https://other.test/c", "file:///etc/passwd"] {
-            delegate.urlSession(session, task: task, willPerformHTTPRedirection: response,
-                                newRequest: URLRequest(url: URL(string: target)!)) { request in
-                answers.withLock { $0.append(request?.url) }
-            }
+            answers.append(SessionDelegate.redirect(from: URL(string: "https://example.test/a")!,
+                                                    to: URLRequest(url: URL(string: target)!), refused: refused)?.url)
         }
-        #expect(answers.withLock { $0 } == [nil, URL(string: "https://other.test/c"), nil])
+        #expect(answers == [nil, URL(string: "https://other.test/c"), nil])
+        #expect(refused.withLock { $0 } == URL(string: "file:///etc/passwd"))
+    }
+
+    /// curl's rule: credentials never follow a redirect to another origin (scheme, host or port).
+    @Test(arguments: [
+        ("http://127.0.0.1:8080/b", true),
+        ("http://localhost:8080/b", false),
+        ("http://127.0.0.1:8081/b", false),
+        ("https://127.0.0.1:8080/b", false),
+    ])
+    func redirectKeepsCredentialsOnlyWithinTheOrigin(target: String, keeps: Bool) throws {
+        var request = URLRequest(url: URL(string: target)!)
+        request.setValue("Bearer secret", forHTTPHeaderField: "Authorization")
+        request.setValue("session=1", forHTTPHeaderField: "Cookie")
+        request.setValue("Basic x", forHTTPHeaderField: "Proxy-Authorization")
+        request.setValue("kept", forHTTPHeaderField: "X-Trace")
+        let followed = try #require(SessionDelegate.redirect(from: URL(string: "http://127.0.0.1:8080/a")!, to: request,
+                                                             refused: ThreadLock<URL?>(nil)))
+        for field in ["Authorization", "Cookie", "Proxy-Authorization"] {
+            #expect((followed.value(forHTTPHeaderField: field) != nil) == keeps, "\(field) to \(target)")
+        }
+        #expect(followed.value(forHTTPHeaderField: "X-Trace") == "kept")
     }
 }
