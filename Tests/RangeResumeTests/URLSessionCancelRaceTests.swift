@@ -13,12 +13,14 @@ import Glibc
 /// (the fatal error line) on a trap.
 ///
 /// `CANCEL_RACE_CANCELS` sets the number of cancels (default 2,000, about 20–40 s here; the
-/// issue's target is measured with ≥ 5,000), `CANCEL_RACE_SEED` the seed (default 15).
+/// issue's target is measured with ≥ 5,000), `CANCEL_RACE_SEED` the seed (default 15) and
+/// `CANCEL_RACE_LANES` how many run at once (default 2).
 @Suite("URLSession cancel racing completion does not trap", .timeLimit(.minutes(10)))
 struct URLSessionCancelRaceTests {
     static let environment = ProcessInfo.processInfo.environment
     static let cancels = environment["CANCEL_RACE_CANCELS"].flatMap(Int.init) ?? 2_000
     static let seed = environment["CANCEL_RACE_SEED"].flatMap(UInt64.init) ?? 15
+    static let lanes = environment["CANCEL_RACE_LANES"].flatMap(Int.init) ?? 2
 
     @Test func thousandsOfCancelsAroundCompletionEndCleanly() async throws {
         let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("cancelrace-\(UUID().uuidString).stderr")
@@ -26,13 +28,14 @@ struct URLSessionCancelRaceTests {
         let clock = ContinuousClock()
         let start = clock.now
         let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "CancelRaceChild"),
-                                     arguments: ["run", "\(Self.cancels)", "\(Self.seed)"], standardError: stderrFile)
+                                     arguments: ["run", "\(Self.cancels)", "\(Self.seed)", "\(Self.lanes)"],
+                                     standardError: stderrFile)
         // Generous: a hang here is a different defect, but it must not stall the suite either.
         let outcome = await child.exitStatus(timeLimit: .seconds(60) + .milliseconds(50) * Self.cancels)
         let elapsed = clock.now - start
         let output = child.lines.joined(separator: "\n")
         let stderr = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-        print("CancelRaceChild run \(Self.cancels) \(Self.seed): \(outcome) after \(elapsed); output:\n\(output)\nstderr:\n\(stderr)")
+        print("CancelRaceChild run \(Self.cancels) \(Self.seed) \(Self.lanes): \(outcome) after \(elapsed); output:\n\(output)\nstderr:\n\(stderr)")
         switch outcome {
         case .ended(.exited(0)):
             let counts = child.lines.last { $0.hasPrefix("counts ") } ?? ""
