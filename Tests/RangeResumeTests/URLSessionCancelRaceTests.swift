@@ -14,13 +14,13 @@ import Glibc
 ///
 /// `CANCEL_RACE_CANCELS` sets the number of cancels (default 2,000, about 20–40 s here; the
 /// issue's target is measured with ≥ 5,000), `CANCEL_RACE_SEED` the seed (default 15) and
-/// `CANCEL_RACE_LANES` how many run at once (default 2).
+/// `CANCEL_RACE_LANES` how many run at once (default 8: more lanes, more traps).
 @Suite("URLSession cancel racing completion does not trap", .timeLimit(.minutes(10)))
 struct URLSessionCancelRaceTests {
     static let environment = ProcessInfo.processInfo.environment
     static let cancels = environment["CANCEL_RACE_CANCELS"].flatMap(Int.init) ?? 2_000
     static let seed = environment["CANCEL_RACE_SEED"].flatMap(UInt64.init) ?? 15
-    static let lanes = environment["CANCEL_RACE_LANES"].flatMap(Int.init) ?? 2
+    static let lanes = environment["CANCEL_RACE_LANES"].flatMap(Int.init) ?? 8
 
     @Test func thousandsOfCancelsAroundCompletionEndCleanly() async throws {
         let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("cancelrace-\(UUID().uuidString).stderr")

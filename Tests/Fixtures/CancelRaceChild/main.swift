@@ -6,7 +6,7 @@
 // Usage:
 //   CancelRaceChild run <cancels> [seed] [lanes]
 //       Serves files of 4 KiB to 1 MiB from an in-process FaultyHTTPServer (127.0.0.1) and makes
-//       <cancels> downloads with RangeResumer(engine: .urlSession), spread over <lanes> (default 2)
+//       <cancels> downloads with RangeResumer(engine: .urlSession), spread over <lanes> (default 8)
 //       concurrent lanes. 85 % run in a Task that is cancelled after a seeded random delay: 0, spread
 //       over 0–2× the size's measured completion time, or 3× it (after completion). 15 % are ended
 //       by the engine itself: the stall watchdog (a body that stops short), a refused 503, or a
@@ -185,14 +185,14 @@ do {
     switch (arguments.first, arguments.count) {
     case ("run", 2), ("run", 3), ("run", 4):
         guard let cancels = Int(arguments[1]), let seed = UInt64(arguments.count >= 3 ? arguments[2] : "1"),
-              let lanes = Int(arguments.count == 4 ? arguments[3] : "2"), lanes >= 1 else {
+              let lanes = Int(arguments.count == 4 ? arguments[3] : "8"), lanes >= 1 else {
             fail("bad arguments", code: 64)
         }
         try await run(cancels: cancels, seed: seed, lanes: lanes)
     case ("measure", 3), ("measure", 4), ("measure", 5):
         guard let runs = Int(arguments[1]), let cancels = Int(arguments[2]),
               let seed = UInt64(arguments.count >= 4 ? arguments[3] : "1"),
-              let lanes = Int(arguments.count == 5 ? arguments[4] : "2"), lanes >= 1 else { fail("bad arguments", code: 64) }
+              let lanes = Int(arguments.count == 5 ? arguments[4] : "8"), lanes >= 1 else { fail("bad arguments", code: 64) }
         try await measure(runs: runs, cancels: cancels, seed: seed, lanes: lanes)
     default:
         fail("usage: CancelRaceChild run <cancels> [seed] [lanes] | measure <runs> <cancels> [seed] [lanes]", code: 64)
