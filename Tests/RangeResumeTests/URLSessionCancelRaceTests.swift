@@ -12,7 +12,7 @@ import Glibc
 /// `CancelRaceChild`, a process of its own, and this test reports how it ended, with its stderr
 /// (the fatal error line) on a trap.
 ///
-/// `CANCEL_RACE_CANCELS` sets the number of cancels (default 2,000, about 20–40 s here; the
+/// `CANCEL_RACE_CANCELS` sets the number of cancels (default 2,000, about 10–15 s here; the
 /// issue's target is measured with ≥ 5,000), `CANCEL_RACE_SEED` the seed (default 15) and
 /// `CANCEL_RACE_LANES` how many run at once (default 8: more lanes, more traps).
 @Suite("URLSession cancel racing completion does not trap", .timeLimit(.minutes(10)))
