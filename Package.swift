@@ -47,7 +47,10 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
         .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
-        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "Retry", "ResilienceTesting", "RangeResumeChild"]),
+        .testTarget(
+            name: "RangeResumeTests",
+            dependencies: ["RangeResume", "Retry", "ResilienceTesting", "RangeResumeChild", "CancelRaceChild"]
+        ),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
@@ -56,7 +59,7 @@ let package = Package(
             name: "DownloadsTests",
             dependencies: [
                 "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
-                "DownloadQueueChild", "resilient-download", "SegmentedDownloadChild",
+                "DownloadQueueChild", "resilient-download", "SegmentedDownloadChild", "ConcurrentDownloadChild",
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
@@ -86,6 +89,16 @@ let package = Package(
             name: "DownloadQueueChild",
             dependencies: ["Downloads", "JobStores", "Retry"],
             path: "Tests/Fixtures/DownloadQueueChild"
+        ),
+        .executableTarget(
+            name: "ConcurrentDownloadChild",
+            dependencies: ["Downloads", "JobStores", "RangeResume"],
+            path: "Tests/Fixtures/ConcurrentDownloadChild"
+        ),
+        .executableTarget(
+            name: "CancelRaceChild",
+            dependencies: ["RangeResume", "ResilienceTesting"],
+            path: "Tests/Fixtures/CancelRaceChild"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -20,7 +20,8 @@ import Darwin
 /// #expect(await child.exitStatus == .signaled(SIGKILL))
 /// ```
 ///
-/// Stdout is read by a thread of its own; stderr is inherited (it shows in the test log).
+/// Stdout is read by a thread of its own; stderr is inherited (it shows in the test log), or
+/// written to a file given as `standardError` (to quote a crash message in a failure).
 /// Creating one sets `SIGPIPE` to be ignored in the calling process, so that writing to a child
 /// that died is an error, not the end of the test run.
 public final class ChildProcess: Sendable {
@@ -71,10 +72,11 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts `executable` with `arguments` (not including the program name) and the parent's
-    /// environment.
+    /// environment. With `standardError`, the child's stderr goes to that file (created or
+    /// truncated) instead of the parent's.
     ///
     /// - Throws: ``SpawnError`` if the pipes or the process cannot be created.
-    public init(executable: URL, arguments: [String] = []) throws(SpawnError) {
+    public init(executable: URL, arguments: [String] = [], standardError: URL? = nil) throws(SpawnError) {
         // Close-on-exec, so that other children spawned meanwhile do not inherit these pipe ends
         // (an inherited write end would keep a child's stdout open after it died).
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
@@ -86,6 +88,9 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         for fd in input + output { posix_spawn_file_actions_addclose(&actions, fd) }
+        if let standardError {
+            posix_spawn_file_actions_addopen(&actions, 2, standardError.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        }
 
         let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
         let environment = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -172,6 +177,9 @@ public final class ChildProcess: Sendable {
             }
         }
     }
+
+    /// How the child ended, or `nil` while it runs (no suspension).
+    var endedStatus: ExitStatus? { state.withLock { $0.status } }
 
     deinit { closeFD(stdinFD) }
 

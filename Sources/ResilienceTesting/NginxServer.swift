@@ -1,34 +1,58 @@
+#if os(Linux) || os(macOS)
 import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// A real nginx (Debian's `nginx-light`) serving a directory on a free loopback port, started as a
-/// child process with a config written to a temporary directory, stopped by ``stop()``.
-final class NginxServer {
+/// A real nginx (Debian's `nginx-light`) serving a directory on a free loopback port
+/// (`127.0.0.1`), started as a child process with a config written to a temporary directory,
+/// stopped by ``stop()``.
+///
+/// For tests that need a real, fast peer. A suite that uses it is skipped, with the reason
+/// printed, when nginx is not installed:
+///
+/// ```swift
+/// @Suite(.enabled(if: NginxServer.skipReason == nil, "skipped: nginx is not installed (apt-get install nginx-light)"))
+/// struct MyNginxTests {
+///     @Test func fetches() async throws {
+///         let server = try NginxServer(serving: directory)
+///         defer { server.stop() }
+///         try await download(server.url("file.bin"))
+///     }
+/// }
+/// ```
+public final class NginxServer {
     /// The nginx binary, or `nil` when it is not installed (`.ci/run` installs it).
-    static let executable: String? = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+    public static let executable: String? = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Why nginx tests are skipped on this machine, or `nil` when they run.
-    static var skipReason: String? {
+    public static var skipReason: String? {
         executable == nil ? "nginx is not installed (apt-get install nginx-light; .ci/run does this)" : nil
     }
 
-    let root: URL
-    let port: Int
+    /// The directory served as `/`.
+    public let root: URL
+    /// The loopback port nginx listens on.
+    public let port: Int
     /// `http`, or `https` when started with `tls`.
-    let scheme: String
+    public let scheme: String
     private let process: Process
     private let prefix: URL
 
     /// Starts nginx serving `root`. With `gzip` on, nginx compresses `.bin` files for clients
     /// that accept it (and then ignores `Range`); off, Range and strong ETags always work.
-    /// `limitRate` (e.g. `"1m"`) throttles each response (nginx's `limit_rate`).
+    /// `limitRate` (e.g. `"1m"`) throttles each response (nginx's `limit_rate`); `nil` (default)
+    /// serves as fast as loopback allows.
     /// With `tls` (PEM certificate and key paths) it serves `https` (nginx's ssl module, in
     /// `nginx-light`); `redirects` maps exact paths to `301` targets (`return 301 …`).
-    init(serving root: URL, gzip: Bool = false, limitRate: String? = nil,
-         tls: (certificate: String, key: String)? = nil, redirects: [String: String] = [:]) throws {
+    ///
+    /// - Throws: ``NginxError/notInstalled``; ``NginxError/failedToStart(_:)`` with nginx's log
+    ///   when it did not start in five tries (each on a fresh free port).
+    public init(serving root: URL, gzip: Bool = false, limitRate: String? = nil,
+                tls: (certificate: String, key: String)? = nil, redirects: [String: String] = [:]) throws {
         guard let executable = Self.executable else { throw NginxError.notInstalled }
         self.root = root
         prefix = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(UUID().uuidString)")
@@ -84,15 +108,17 @@ final class NginxServer {
         throw lastError ?? NginxError.failedToStart("")
     }
 
-    func url(_ path: String) -> URL { URL(string: "\(scheme)://127.0.0.1:\(port)/\(path)")! }
+    /// `<scheme>://127.0.0.1:<port>/<path>`.
+    public func url(_ path: String) -> URL { URL(string: "\(scheme)://127.0.0.1:\(port)/\(path)")! }
 
     /// One line per request so far: `status "Range" "If-Range" "Accept-Encoding" bytes`.
-    var accessLog: [String] {
+    public var accessLog: [String] {
         let text = (try? String(contentsOf: prefix.appendingPathComponent("access.log"), encoding: .utf8)) ?? ""
         return text.split(separator: "\n").map(String.init)
     }
 
-    func stop() {
+    /// Stops nginx and removes its config, logs and temporary files (not ``root``).
+    public func stop() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -101,8 +127,8 @@ final class NginxServer {
     }
 
     /// A loopback port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, POSIXSocket.streamType, 0)
         guard fd >= 0 else { throw NginxError.failedToStart("socket") }
         defer { close(fd) }
         var address = sockaddr_in()
@@ -120,5 +146,12 @@ final class NginxServer {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    enum NginxError: Error { case notInstalled, failedToStart(String) }
+    /// Why an ``NginxServer`` did not start.
+    public enum NginxError: Error {
+        /// No nginx binary was found (see ``NginxServer/skipReason``).
+        case notInstalled
+        /// nginx exited before listening; its log (or the failing call).
+        case failedToStart(String)
+    }
 }
+#endif

@@ -1,0 +1,119 @@
+import Foundation
+import RangeResume
+import ResilienceTesting
+import Testing
+
+/// Issue 22: fast transfers running at once on the default URLSession engine must not hang the
+/// process. Each case runs `ConcurrentDownloadChild` against an unthrottled loopback nginx, in a
+/// child process limited to the machine's cooperative pool (the child prints the processors it
+/// sees), under a time limit: a child still running at the limit is a hang, reported with every
+/// thread's stack (gdb) and then `SIGKILL`ed, so it fails the test instead of stalling the suite.
+///
+/// `HANG_TEST_TIME_LIMIT` (seconds, default 60) changes the limit. Skipped, with the reason
+/// printed, when nginx is not installed.
+@Suite("Concurrent URLSession transfers do not hang", .serialized,
+       .enabled(if: NginxServer.skipReason == nil, "skipped: nginx is not installed (apt-get install nginx-light; .ci/run does this)"),
+       .timeLimit(.minutes(10)))
+struct ConcurrentTransferHangTests {
+    static let size = 48 << 20
+    static let timeLimit = Duration.seconds(ProcessInfo.processInfo.environment["HANG_TEST_TIME_LIMIT"].flatMap(Int.init) ?? 60)
+
+    /// Random 48 MiB files `file-<i>.bin` (seed 2200 + i) served by an unthrottled nginx, with a
+    /// `SHA256SUMS` list beside the work directory.
+    final class Fixture {
+        let served: ScratchDirectory
+        let work: ScratchDirectory
+        let server: NginxServer
+        let digests: [String]
+
+        init(files: Int) throws {
+            served = try ScratchDirectory()
+            work = try ScratchDirectory()
+            var digests: [String] = []
+            for index in 0..<files {
+                let body = seededBytes(ConcurrentTransferHangTests.size, seed: 2200 + UInt64(index))
+                digests.append(SHA256.hex(of: body))
+                try Data(body).write(to: served.file("file-\(index).bin"))
+            }
+            self.digests = digests
+            let sums = digests.enumerated().map { "\($0.element)  file-\($0.offset).bin\n" }.joined()
+            try Data(sums.utf8).write(to: work.file("SHA256SUMS"))
+            server = try NginxServer(serving: served.url)
+        }
+
+        deinit {
+            server.stop()
+            served.cleanup()
+            work.cleanup()
+        }
+    }
+
+    /// What a `ConcurrentDownloadChild` run printed and how it ended.
+    struct Run {
+        let lines: [String]
+        let outcome: ChildProcess.TimeLimitedExit
+        let elapsed: Duration
+
+        /// The `MBps=` figure of the summary line, when the child got that far.
+        var megabytesPerSecond: Double? {
+            lines.last { $0.hasPrefix("summary ") }?.split(separator: " ").first { $0.hasPrefix("MBps=") }
+                .flatMap { Double($0.dropFirst("MBps=".count)) }
+        }
+    }
+
+    /// Runs the child with `arguments` under ``timeLimit``; records a failure (with the thread
+    /// stacks of a hang, or the output of an error) unless it exited 0.
+    static func runChild(_ arguments: [String], _ label: String) async throws -> Run {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "ConcurrentDownloadChild"),
+                                     arguments: arguments)
+        let outcome = await child.exitStatus(timeLimit: timeLimit)
+        let run = Run(lines: child.lines, outcome: outcome, elapsed: clock.now - start)
+        let output = run.lines.joined(separator: "\n")
+        print("\(label): \(outcome == .ended(.exited(0)) ? "exited 0" : "FAILED") after \(run.elapsed); child output:\n\(output)")
+        switch outcome {
+        case .ended(let status):
+            #expect(status == .exited(0), "\(label): the child ended with \(status); its output:\n\(output)")
+        case .killedAtTimeLimit(let stacks):
+            Issue.record("""
+                \(label): HUNG — the child had not exited after \(timeLimit) and was killed (SIGKILL).
+                Its output so far:
+                \(output)
+                Thread stacks (gdb, thread apply all bt) at the time limit:
+                \(stacks)
+                """)
+        }
+        return run
+    }
+
+    @Test func fourConcurrent48MiBDownloadsThroughDownloadQueue() async throws {
+        let fixture = try Fixture(files: 4)
+        _ = try await Self.runChild(["queue", fixture.server.url("").absoluteString, fixture.work.url.path, "\(Self.size)"],
+                                    "queue 4×48 MiB")
+    }
+
+    @Test(arguments: [4, 8]) func segmentedDownloadOf48MiB(connections: Int) async throws {
+        let fixture = try Fixture(files: 1)
+        _ = try await Self.runChild(["segmented", fixture.server.url("file-0.bin").absoluteString,
+                                     fixture.work.file("out.bin").path, "\(connections)", fixture.digests[0]],
+                                    "segmented 48 MiB, \(connections) connections")
+    }
+
+    /// The issue's throughput target: four transfers at once move at least as many bytes per
+    /// second, together, as one alone (with 10 % for the noise of a shared 2-core machine).
+    @Test func fourConcurrentAreAtLeastAsFastAsOneAlone() async throws {
+        let fixture = try Fixture(files: 4)
+        let single = try await Self.runChild(["single", fixture.server.url("file-0.bin").absoluteString,
+                                              fixture.work.file("single.bin").path, fixture.digests[0]],
+                                             "single 48 MiB")
+        let queue = try await Self.runChild(["queue", fixture.server.url("").absoluteString, fixture.work.url.path, "\(Self.size)"],
+                                            "queue 4×48 MiB (throughput)")
+        guard let alone = single.megabytesPerSecond, let together = queue.megabytesPerSecond else {
+            Issue.record("no throughput to compare: single \(single.megabytesPerSecond.map { "\($0)" } ?? "none"), 4 concurrent \(queue.megabytesPerSecond.map { "\($0)" } ?? "none")")
+            return
+        }
+        print("throughput: one alone \(alone) MB/s, four concurrent \(together) MB/s in sum (\(String(format: "%.2f", together / alone))×)")
+        #expect(together >= alone * 0.9, "four concurrent \(together) MB/s in sum, one alone \(alone) MB/s")
+    }
+}
