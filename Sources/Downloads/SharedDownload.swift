@@ -66,8 +66,11 @@ public struct SharedDownload: Sendable {
     ///   - clock: the clock for polling and the timeout; default `ContinuousClock()`.
     ///   - isValid: whether an existing file at the destination is complete and correct (e.g. its
     ///     SHA-256). Called before locking, after locking, and after `download` returns.
-    ///   - onWait: called once, with the pid recorded by the lock's holder (if readable), when
-    ///     this process finds the lock taken and starts waiting; for logging. Default: nothing.
+    ///   - onWait: called once when this process finds the lock taken and waits, for logging. A
+    ///     holder records its pid just *after* it takes the lock, so the call waits for that
+    ///     record (read again at every poll, on the injected clock) and passes it; it passes
+    ///     `nil` only if the lock came free, or the wait ended, before a pid could be read.
+    ///     Default: nothing.
     ///   - download: produces the file at the URL it is given (the destination). Called only
     ///     while this process holds the lock.
     /// - Returns: how the file came to be there.
@@ -87,9 +90,14 @@ public struct SharedDownload: Sendable {
         var waited = false
         if try !lock.tryLock() {
             waited = true
-            onWait(lock.holderPID())
+            var announced = false
+            defer { if !announced { onWait(nil) } }   // freed (or gave up) before a pid was readable
             let deadline = clock.now.advanced(by: lockTimeout)
             while try !lock.tryLock() {
+                if !announced, let pid = lock.holderPID() {
+                    announced = true
+                    onWait(pid)
+                }
                 if clock.now >= deadline {
                     throw SharedDownloadError.lockTimeout(holderPID: lock.holderPID(), waited: lockTimeout)
                 }
@@ -97,6 +105,7 @@ public struct SharedDownload: Sendable {
             }
         }
         lock.recordHolder()
+        defer { lock.clearHolder() }   // a later waiter must not name this process
         // The lock is ours. Another process may have finished while we waited.
         if try await validFileExists(isValid) { return waited ? .downloadedByAnotherProcess : .alreadyPresent }
         if FileManager.default.fileExists(atPath: destination.path) {
@@ -180,12 +189,19 @@ struct FileLock {
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 
-    /// The pid the current holder wrote into the lock file, if any.
+    /// Empties the holder record (call while holding the lock, before releasing it). A holder
+    /// that is killed leaves its record; the next holder overwrites it.
+    func clearHolder() {
+        _ = ftruncate(fd, 0)
+    }
+
+    /// The pid the current holder wrote into the lock file, if a whole record (digits and a
+    /// newline, written by one `pwrite`) is there.
     func holderPID() -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        return Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        guard count > 1, buffer[count - 1] == UInt8(ascii: "\n") else { return nil }
+        return Int32(String(decoding: buffer[..<(count - 1)], as: UTF8.self))
     }
 
     /// Releases the lock (if held) and closes the file. Call once.

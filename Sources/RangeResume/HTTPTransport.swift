@@ -12,6 +12,21 @@ protocol HTTPTransport: Sendable {
     func start(_ request: TransportRequest, into channel: TransportChannel)
 }
 
+extension HTTPTransport {
+    /// Starts `request` into `channel`, runs `body` (which consumes the channel), then ends the
+    /// exchange and waits until the engine has let go of it, so an exchange never outlives its
+    /// caller. Rethrows what `body` throws.
+    func exchange<R>(_ request: TransportRequest, into channel: TransportChannel,
+                     _ body: () async throws -> R) async throws -> R {
+        start(request, into: channel)
+        let result: Result<R, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        channel.cancel(CancellationError())
+        await channel.waitUntilReleased()
+        return try result.get()
+    }
+}
+
 /// One GET request as the state machine wants it sent.
 struct TransportRequest: Sendable, Hashable {
     var url: URL

@@ -67,9 +67,8 @@ public struct RangeFetcher: Sendable {
         try Self.checkScheme(url)
         let channel = TransportChannel(limit: 64 << 10)
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout, minimumSpeed: nil)
-        transport.start(TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil)), into: channel)
-        defer { channel.cancel(CancellationError()) }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil))
+        return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
             defer { group.cancelAll() }
             let head = try await Self.firstHead(channel)
@@ -94,7 +93,7 @@ public struct RangeFetcher: Sendable {
             default:
                 throw HTTPStatusError(status: head.status, headers: head.headers, url: answered)
             }
-        }
+        } }
     }
 
     /// Fetches bytes `range` (inclusive, absolute offsets in the resource) of `url` and writes
@@ -139,9 +138,8 @@ public struct RangeFetcher: Sendable {
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
-        transport.start(TransportRequest(url: url, headers: headers(range: requested, validator: validator)), into: channel)
-        defer { channel.cancel(CancellationError()) }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        let request = TransportRequest(url: url, headers: headers(range: requested, validator: validator))
+        return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
             defer { group.cancelAll() }
             let head = try await Self.firstHead(channel)
@@ -175,7 +173,7 @@ public struct RangeFetcher: Sendable {
                 throw IncompleteDownloadError(expectedBytes: length, receivedBytes: writer.position)
             }
             return length
-        }
+        } }
     }
 
     // MARK: Helpers

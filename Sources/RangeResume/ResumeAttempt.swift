@@ -191,12 +191,12 @@ final class ResumeAttempt<C: Clock<Duration>> {
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
-        transport.start(TransportRequest(url: url, headers: headers), into: channel)
-        defer { channel.cancel(CancellationError()) }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await watchdog.watch(channel) }
-            defer { group.cancelAll() }
-            return try await self.respond(part, channel: channel, watchdog: watchdog, offset: resuming ? offset : 0)
+        return try await transport.exchange(TransportRequest(url: url, headers: headers), into: channel) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await watchdog.watch(channel) }
+                defer { group.cancelAll() }
+                return try await self.respond(part, channel: channel, watchdog: watchdog, offset: resuming ? offset : 0)
+            }
         }
     }
 

@@ -35,6 +35,9 @@ final class TransportChannel: Sendable {
         var producerBlocked = false
         var cancelHandler: (@Sendable () -> Void)?
         var drained: (threshold: Int, action: @Sendable () -> Void)?
+        /// The engine still holds resources for this exchange (see `holdUntilReleased()`).
+        var held = false
+        var releaseWaiters: [CheckedContinuation<Void, Never>] = []
 
         /// Moves what `tail` holds to the end of `queue`, so a later event stays behind it.
         mutating func sealTail() {
@@ -102,6 +105,36 @@ final class TransportChannel: Sendable {
             return false
         }
         if runNow { handler() }
+    }
+
+    /// Called by an engine that keeps working after the stream ends (the URLSession engine tears
+    /// its task down on its own queue), before it starts: ``waitUntilReleased()`` then waits for
+    /// its ``release()``. This bounds what the engine holds by the number of callers, however
+    /// fast they start and cancel.
+    func holdUntilReleased() {
+        state.withLock { $0.held = true }
+    }
+
+    /// The engine has let go of everything it held for this exchange. Idempotent.
+    func release() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.held = false
+            defer { state.releaseWaiters = [] }
+            return state.releaseWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the engine has called ``release()`` (at once if it never held anything).
+    /// Not cancellable: the engine's release follows the end of the stream within moments.
+    func waitUntilReleased() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let wait = state.withLock { state -> Bool in
+                if state.held { state.releaseWaiters.append(continuation) }
+                return state.held
+            }
+            if !wait { continuation.resume() }
+        }
     }
 
     /// Enqueues `event` without ever blocking (for engines that are not on a thread of their own).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -48,7 +49,7 @@ struct URLSessionTransport: HTTPTransport {
 /// session (so its connection is reused).
 ///
 /// Every URLSession call and every delegate callback runs on ``queue``, one serial
-/// `OperationQueue` on a dispatch queue of its own (never a Swift-concurrency thread; blocking
+/// `OperationQueue` on one of the engine's ``lanes`` (never a Swift-concurrency thread; blocking
 /// there is allowed). Other threads only add operations to it: the channel's cancel handler and
 /// its drain notification. The state is therefore touched from one thread at a time; the lock
 /// (never contended) makes that checkable. Callbacks of a task that is no longer the current one
@@ -62,10 +63,16 @@ final class URLSessionExchange: Sendable {
 
     let channel: TransportChannel
     let queue: OperationQueue
-    /// The thread behind ``queue`` (a serial dispatch queue of its own, so it may block).
-    /// Kept here: `OperationQueue.underlyingQueue` does not retain it.
-    private let dispatchQueue = DispatchQueue(label: "RangeResume.URLSessionExchange")
     private let state: ThreadLock<State>
+
+    /// The threads every exchange's queue runs on: a few serial dispatch queues, shared round
+    /// robin. Few, because a URLSession call may wait for FoundationNetworking's single work
+    /// queue: with a thread per exchange, thousands of short exchanges (cancelled at once, say)
+    /// each parked a thread in such a wait until libdispatch's pool (255 threads) was spent and
+    /// the work queue itself found no thread to run on — a hang. Kept here for good:
+    /// `OperationQueue.underlyingQueue` does not retain its queue.
+    static let lanes = (0..<4).map { DispatchQueue(label: "RangeResume.URLSessionExchange.lane\($0)") }
+    private static let nextLane = Atomic<Int>(0)
 
     /// Most body bytes one request asks for by default: 4 × the channel's limit (16 MiB for the
     /// default 4 MiB buffer), at least 64 KiB.
@@ -80,7 +87,8 @@ final class URLSessionExchange: Sendable {
         self.queue = queue
         self.state = ThreadLock(State(machine: URLSessionExchangeStateMachine(
             request: request, window: window ?? Self.window(forLimit: channel.limit), lowWater: channel.limit / 2)))
-        queue.underlyingQueue = dispatchQueue
+        let lane = Self.nextLane.add(1, ordering: .relaxed).oldValue
+        queue.underlyingQueue = Self.lanes[lane % Self.lanes.count]
     }
 
     /// Requests sent so far, the first included (for tests and benchmarks).
@@ -88,6 +96,7 @@ final class URLSessionExchange: Sendable {
 
     /// Sends the first request (from the queue) and wires the consumer's cancellation to it.
     func start() {
+        channel.holdUntilReleased()
         channel.setCancelHandler { [self] in
             let cancel = BlockOperation { self.end(nil) }
             cancel.queuePriority = .veryHigh
@@ -128,6 +137,7 @@ final class URLSessionExchange: Sendable {
         }
         channel.finish(throwing: error)
         session?.finishTasksAndInvalidate()
+        channel.release()
     }
 
     /// On the queue: ends the exchange (the consumer cancelled, or `error` ends the stream),
@@ -142,6 +152,7 @@ final class URLSessionExchange: Sendable {
         if let error { channel.finish(throwing: error) }
         task?.cancel()
         session?.finishTasksAndInvalidate()
+        channel.release()
     }
 
     // MARK: Delegate callbacks (on the queue)

@@ -25,11 +25,20 @@ final class ForeignLock: Sendable {
         precondition(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "test could not take the lock")
         if let pid { _ = Array("\(pid)\n".utf8).withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
     }
+    /// Writes `pid` as the holder's record, as `SharedDownload` does after taking the lock.
+    func record(pid: Int32) { _ = Array("\(pid)\n".utf8).withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
     func release() { _ = close(fd) }
 }
 
 private let payload = Data("the one true file".utf8)
 @Sendable private func isPayload(_ url: URL) -> Bool { (try? Data(contentsOf: url)) == payload }
+
+/// The pids `onWait` was called with, from another task.
+final class Announcements: Sendable {
+    private let list = Mutex<[Int32?]>([])
+    var values: [Int32?] { list.withLock { $0 } }
+    func append(_ pid: Int32?) { list.withLock { $0.append(pid) } }
+}
 
 /// Counts calls to a download closure running in another task.
 final class CallCounter: Sendable {
@@ -46,13 +55,15 @@ struct SharedDownloadTests {
         let calls = CallCounter()
         let first = try await shared.run(isValid: isPayload) { url in
             calls.increment()
+            // The holder's record, for waiters' logs, while it holds the lock.
+            #expect(try String(contentsOf: shared.lockFile, encoding: .utf8) == "\(getpid())\n")
             try payload.write(to: url)
         }
         let second = try await shared.run(isValid: isPayload) { _ in calls.increment() }
         #expect(first == .downloaded)
         #expect(second == .alreadyPresent)
         #expect(calls.value == 1)
-        #expect(try String(contentsOf: shared.lockFile, encoding: .utf8) == "\(getpid())\n")
+        #expect(try String(contentsOf: shared.lockFile, encoding: .utf8) == "")   // cleared on release
     }
 
     @Test func invalidExistingFileIsReplaced() async throws {
@@ -111,6 +122,45 @@ struct SharedDownloadTests {
         clock.advance(by: .milliseconds(100))
         #expect(try await waiter.value == .tookOver)
         #expect(isPayload(shared.destination))
+    }
+
+    /// The holder takes the lock first and records its pid a moment later: a waiter that comes in
+    /// between names the pid once it is written (this read "waiting ?" before, flaking the
+    /// eight-process test under TSan), and says `nil` only if the lock is gone first.
+    @Test func theWaitIsAnnouncedWithThePidTheHolderRecordsAfterLocking() async throws {
+        let dir = try TemporaryDirectory()
+        let shared = SharedDownload(destination: dir.url.appending(path: "tool.bin"), pollInterval: .milliseconds(100))
+        let holder = ForeignLock(path: shared.lockFile.path)        // locked, no pid recorded yet
+        let clock = ManualClock()
+        let announced = Announcements()
+        let waiter = Task {
+            try await shared.run(clock: clock, isValid: isPayload, onWait: { announced.append($0) }) {
+                url in try payload.write(to: url)
+            }
+        }
+        await clock.sleepers(atLeast: 1)
+        #expect(announced.values.isEmpty)
+        holder.record(pid: 4242)
+        clock.advance(by: .milliseconds(100))
+        await clock.sleepers(atLeast: 1)
+        #expect(announced.values == [4242])
+        holder.release()
+        clock.advance(by: .milliseconds(100))
+        #expect(try await waiter.value == .tookOver)
+        #expect(announced.values == [4242])               // once
+
+        let silent = ForeignLock(path: shared.lockFile.path)        // never records a pid
+        try FileManager.default.removeItem(at: shared.destination)
+        let second = Task {
+            try await shared.run(clock: clock, isValid: isPayload, onWait: { announced.append($0) }) {
+                url in try payload.write(to: url)
+            }
+        }
+        await clock.sleepers(atLeast: 1)
+        silent.release()
+        clock.advance(by: .milliseconds(100))
+        #expect(try await second.value == .tookOver)
+        #expect(announced.values == [4242, nil])
     }
 
     @Test func waitingIsBoundedByTheTimeout() async throws {
