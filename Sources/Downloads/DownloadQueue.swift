@@ -1,13 +1,13 @@
 import Foundation
 import JobStores
 import RangeResume
-import Retry
-import Semaphore
+import ResilienceRetry
+import ResilienceSemaphore
 import Synchronization
 
 /// A persistent, resumable download queue composed from the package's parts: any
 /// ``JobStores/JobStore`` holds the jobs, an `AsyncSemaphore` bounds concurrency (globally and
-/// optionally per host), a ``Retry/RetryPolicy`` decides retries, and a `RangeResumer` makes each
+/// optionally per host), a ``ResilienceRetry/RetryPolicy`` decides retries, and a `RangeResumer` makes each
 /// attempt, resuming the `.part` file the previous attempt — or a crashed process — left behind.
 ///
 /// ```swift
@@ -344,8 +344,8 @@ public actor DownloadQueue {
         return semaphore
     }
 
-    private func retryDecision(for error: any Error, job: DownloadJob, at date: Date) -> RetrySchedule {
-        RetrySchedule.decide(for: error, job: job, policy: configuration.retryPolicy, now: date, using: &random)
+    private func retryDecision(for error: any Error, job: DownloadJob, at date: Date) -> NextAttemptDecision {
+        NextAttemptDecision.decide(for: error, job: job, policy: configuration.retryPolicy, now: date, using: &random)
     }
 
     // MARK: Worker
@@ -456,7 +456,7 @@ public actor DownloadQueue {
                 let due = date.addingTimeInterval(delay.seconds)
                 let retryable = JobFailure(message: failure.message, isRetryable: true)
                 let mirror = MirrorRotation.nextIndex(of: job, after: error)
-                let state = [RetrySchedule.previousDelayKey: RetrySchedule.metadataValue(for: delay),
+                let state = [NextAttemptDecision.previousDelayKey: NextAttemptDecision.metadataValue(for: delay),
                              MirrorRotation.metadataKey: String(mirror)]
                 do {
                     let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable,
@@ -504,33 +504,4 @@ public actor DownloadQueue {
             try? FileManager.default.removeItem(at: file)
         }
     }
-}
-
-/// The latest progress of a running attempt, written by the resumer's callback and read by the
-/// lease renewal. Atomics rather than a `Mutex`, which ThreadSanitizer cannot see on Linux.
-final class ProgressCell: Sendable {
-    private let bytes = Atomic<Int64>(-1)
-    private let total = Atomic<Int64>(-1)
-
-    func store(_ progress: DownloadProgress) {
-        total.store(progress.totalBytes ?? -1, ordering: .relaxed)
-        bytes.store(progress.bytes, ordering: .releasing)
-    }
-
-    /// `(bytes, total)`, or `nil` before the first snapshot. The pair may mix two consecutive
-    /// snapshots; the total does not change within an attempt.
-    func load() -> (Int64, Int64?)? {
-        let done = bytes.load(ordering: .acquiring)
-        guard done >= 0 else { return nil }
-        let total = total.load(ordering: .relaxed)
-        return (done, total >= 0 ? total : nil)
-    }
-}
-
-/// A flag set once by one task and read by another.
-final class AtomicFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -71,7 +71,7 @@ enum SegmentFiles {
         let capacity = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         var offset: Int64 = 0
         while offset < length {
             let count = pread(fd, buffer.baseAddress, Int(min(Int64(capacity), length - offset)), off_t(offset))

@@ -1,8 +1,8 @@
 import Foundation
-import Retry
+import ResilienceRetry
 
-/// Why one ``RangeResumer`` attempt failed, other than HTTP statuses (``Retry/HTTPStatusError``),
-/// truncation (``Retry/IncompleteDownloadError``) and verification (``IntegrityError``).
+/// Why one ``RangeResumer`` attempt failed, other than HTTP statuses (``ResilienceRetry/HTTPStatusError``),
+/// truncation (``ResilienceRetry/IncompleteDownloadError``) and verification (``IntegrityError``).
 ///
 /// Conforms to `RetryClassifiable`: the transient cases (stalls, slow transfers, a server whose
 /// ranges do not line up, a malformed response) are retried by `retry`'s default classifier, the

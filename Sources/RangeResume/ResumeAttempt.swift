@@ -1,5 +1,5 @@
 import Foundation
-import Retry
+import ResilienceRetry
 
 /// One attempt of ``RangeResumer``: the resume state machine (see `Documentation/RangeResume.md`
 /// for it as a table). Lives in a single task; only the watchdog and the channel are shared.

@@ -1,7 +1,7 @@
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 #if canImport(Glibc)
 import Glibc
