@@ -21,14 +21,17 @@ let package = Package(
     ],
     targets: [
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
+        // Internal, not a product: the one lock helper, the count hand-shake and the POSIX file
+        // helpers that the modules share (`package` access).
+        .target(name: "ResilienceSupport"),
         .target(name: "ResilienceRetry"),
-        .target(name: "ResilienceSemaphore"),
-        .target(name: "JobStores"),
+        .target(name: "ResilienceSemaphore", dependencies: ["ResilienceSupport"]),
+        .target(name: "JobStores", dependencies: ["ResilienceSupport"]),
         // SHA-256 on the CPU's SHA instructions (C, chosen at run time; see SHA256Hasher.swift).
         .target(name: "CSHA256"),
-        .target(name: "RangeResume", dependencies: ["ResilienceRetry", "CSHA256"]),
-        .target(name: "Downloads", dependencies: ["ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume"]),
-        .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
+        .target(name: "RangeResume", dependencies: ["ResilienceSupport", "ResilienceRetry", "CSHA256"]),
+        .target(name: "Downloads", dependencies: ["ResilienceSupport", "ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume"]),
+        .target(name: "ResilienceTesting", dependencies: ["ResilienceSupport", "JobStores"]),
         .target(name: "DownloadResilience", dependencies: ["ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume", "Downloads"]),
 
         // MARK: The demo and downloader (`swift run resilient-download`)
@@ -47,7 +50,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "ResilienceRetryTests", dependencies: ["ResilienceRetry", "ResilienceTesting"]),
         .testTarget(name: "ResilienceSemaphoreTests", dependencies: ["ResilienceSemaphore", "ResilienceTesting"]),
-        .testTarget(name: "RangeResumeTests", dependencies: ["RangeResume", "ResilienceRetry", "ResilienceTesting", "RangeResumeChild"]),
+        .testTarget(name: "RangeResumeTests", dependencies: ["ResilienceSupport", "RangeResume", "ResilienceRetry", "ResilienceTesting", "RangeResumeChild"]),
         .testTarget(
             name: "JobStoresTests",
             dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
@@ -60,6 +63,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(name: "ResilienceSupportTests", dependencies: ["ResilienceSupport"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)
         .executableTarget(

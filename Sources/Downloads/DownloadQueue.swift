@@ -3,6 +3,7 @@ import JobStores
 import RangeResume
 import ResilienceRetry
 import ResilienceSemaphore
+import ResilienceSupport
 import Synchronization
 
 /// A persistent, resumable download queue composed from the package's parts: any
@@ -361,7 +362,9 @@ public actor DownloadQueue {
 
     /// The download with its lease renewal alongside: whichever ends first ends the other.
     private nonisolated func attempt(_ job: DownloadJob, hostLimit: AsyncSemaphore?) async -> Result<DownloadResult, any Error> {
-        let latest = ProgressCell()
+        // The latest progress of the attempt: written by the resumer's callback, read by the lease
+        // renewal.
+        let latest = LockedValue<DownloadProgress?>(nil)
         let destination = URL(fileURLWithPath: job.destination)
         let sources = MirrorRotation.sources(of: job), source = MirrorRotation.currentURL(of: job)
         return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
@@ -374,7 +377,7 @@ public actor DownloadQueue {
                         from: source, mirrors: sources, to: destination, expectedLength: job.expectedLength,
                         expectedSHA256: job.expectedSHA256, clock: transferClock
                     ) { progress in
-                        latest.store(progress)
+                        latest.withLock { $0 = progress }
                         eventSink.yield(.progress(id: job.id, progress))
                     }
                     return .success(result)
@@ -403,17 +406,17 @@ public actor DownloadQueue {
 
     /// Renews the lease and records progress every renewal interval until cancelled.
     /// - Throws: `JobStoreError.leaseLost` when the job was cancelled or taken over.
-    private nonisolated func renewLease(of job: DownloadJob, reporting latest: ProgressCell) async throws {
+    private nonisolated func renewLease(of job: DownloadJob, reporting latest: LockedValue<DownloadProgress?>) async throws {
         var reported: Int64 = -1
         while true {
             try await clock.sleep(for: configuration.leaseRenewalInterval)
             do {
                 try await store.renewLease(id: job.id, owner: configuration.owner,
                                            leaseFor: configuration.leaseDuration, now: now())
-                if let (bytes, total) = latest.load(), bytes != reported {
-                    try await store.recordProgress(id: job.id, owner: configuration.owner, bytesDone: bytes,
-                                                   bytesTotal: total, now: now())
-                    reported = bytes
+                if let progress = latest.withLock({ $0 }), progress.bytes != reported {
+                    try await store.recordProgress(id: job.id, owner: configuration.owner, bytesDone: progress.bytes,
+                                                   bytesTotal: progress.totalBytes, now: now())
+                    reported = progress.bytes
                 }
             } catch let error as JobStoreError {
                 if case .leaseLost = error { throw error }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ResilienceSupport
 
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
@@ -44,7 +45,7 @@ final class TransportChannel: Sendable {
         }
     }
 
-    private let state = ThreadLock(State())
+    private let state = LockedValue(State())
     private let space = DispatchSemaphore(value: 0)
     /// Body bytes that may wait in the queue before ``send(_:)`` blocks.
     let limit: Int

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -57,16 +58,16 @@ struct URLSessionTransport: HTTPTransport {
 /// Forwards one data task's callbacks into a ``TransportChannel``.
 ///
 /// `Sendable` without `@unchecked`: its stored properties are immutable and Sendable (the refused
-/// redirect sits in a ``ThreadLock``).
+/// redirect sits in a ``LockedValue``).
 final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let channel: TransportChannel
     private let originalURL: URL
-    private let refusedRedirect = ThreadLock<URL?>(nil)
+    private let refusedRedirect = LockedValue<URL?>(nil)
     /// The delegate queue; its pending count says whether more chunks are already waiting.
     private let queue: DelegateOperationQueue?
     /// Chunks coalesced but not yet sent. Only touched from the serial delegate queue; the lock
     /// (never contended) makes that checkable.
-    private let coalesced = ThreadLock(ChunkBuffer())
+    private let coalesced = LockedValue(ChunkBuffer())
 
     /// Response header fields copied into the head, read with `value(forHTTPHeaderField:)`
     /// (FoundationNetworking's `allHeaderFields` renames e.g. `ETag` to `Etag`).

@@ -1,5 +1,6 @@
 import Foundation
 @testable import RangeResume
+import ResilienceSupport
 import Testing
 
 /// The URLSession engine's backpressure: ``DelegateOperationQueue`` holds whoever adds operations
@@ -9,8 +10,8 @@ import Testing
 struct DelegateOperationQueueTests {
     /// Adds `count` no-op operations to `queue` from a thread of its own (like libcurl's work
     /// queue); returns the counter of finished adds.
-    static func addFromThread(_ queue: DelegateOperationQueue, count: Int) -> ThreadLock<Int> {
-        let added = ThreadLock(0)
+    static func addFromThread(_ queue: DelegateOperationQueue, count: Int) -> LockedValue<Int> {
+        let added = LockedValue(0)
         let thread = Thread {
             for _ in 0..<count {
                 queue.addOperation {}
@@ -34,7 +35,7 @@ struct DelegateOperationQueueTests {
     #if canImport(FoundationNetworking)
     /// A suspended queue and an adder of `count` operations, once that adder is held: after
     /// exactly `highWater` adds.
-    static func heldAdder(highWater: Int, lowWater: Int, count: Int) async -> (DelegateOperationQueue, ThreadLock<Int>) {
+    static func heldAdder(highWater: Int, lowWater: Int, count: Int) async -> (DelegateOperationQueue, LockedValue<Int>) {
         let queue = DelegateOperationQueue(highWater: highWater, lowWater: lowWater)
         queue.isSuspended = true
         let added = addFromThread(queue, count: count)
@@ -64,7 +65,7 @@ struct DelegateOperationQueueTests {
 
     @Test func anOperationAddedFromTheQueueItselfIsNeverHeld() async {
         let queue = DelegateOperationQueue(highWater: 1, lowWater: 0)
-        let inner = ThreadLock(0)
+        let inner = LockedValue(0)
         queue.addOperation {
             // The queue is at its high-water mark (this operation); adding from here must not wait.
             for _ in 0..<3 { queue.addOperation { inner.withLock { $0 += 1 } } }

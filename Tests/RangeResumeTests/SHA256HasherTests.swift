@@ -3,7 +3,7 @@ import ResilienceTesting
 import Testing
 
 @Suite("SHA256Hasher")
-struct SHA256Tests {
+struct SHA256HasherTests {
     // FIPS 180-4 / NIST CSRC example vectors.
     @Test(arguments: [
         ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
