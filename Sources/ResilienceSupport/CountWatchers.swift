@@ -7,14 +7,14 @@
 /// ``LockedValue/waitForCount(atLeast:)`` to wait, and after every change of the count takes
 /// ``CountWatched/satisfiedWatchers()`` under the lock and resumes them outside it.
 package struct CountWatchers: Sendable {
-    private var watchers: [UInt64: (count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+    @usableFromInline var watchers: [UInt64: (count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
     private var nextID: UInt64 = 0
 
     /// No watchers.
     package init() {}
 
     /// Whether nobody waits (the common case: a cheap check before ``removeSatisfied(by:)``).
-    package var isEmpty: Bool { watchers.isEmpty }
+    @inlinable package var isEmpty: Bool { watchers.isEmpty }
 
     /// The number of tasks waiting.
     var count: Int { watchers.count }
@@ -37,7 +37,6 @@ package struct CountWatchers: Sendable {
 
     /// Removes and returns, in arrival order, the watchers waiting for at most `current`.
     package mutating func removeSatisfied(by current: Int) -> [CheckedContinuation<Void, Never>] {
-        guard !watchers.isEmpty else { return [] }
         let ready = watchers.filter { $0.value.count <= current }
         for id in ready.keys { watchers[id] = nil }
         return ready.sorted { $0.key < $1.key }.map(\.value.continuation)
@@ -62,8 +61,13 @@ package protocol CountWatched: Sendable {
 
 extension CountWatched {
     /// Removes and returns the watchers that may return now, to resume outside the lock.
+    ///
+    /// `@inlinable`, so that the owner's hot path (every enqueued waiter or sleeper) pays one
+    /// specialized `isEmpty` check when nobody watches, not a generic call.
+    @inlinable
     package mutating func satisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
-        releasesWatchers ? countWatchers.removeAll() : countWatchers.removeSatisfied(by: watchedCount)
+        if countWatchers.isEmpty { return [] }
+        return releasesWatchers ? countWatchers.removeAll() : countWatchers.removeSatisfied(by: watchedCount)
     }
 }
 
