@@ -8,8 +8,9 @@ import Synchronization
 
 /// A persistent, resumable download queue composed from the package's parts: any
 /// ``JobStores/JobStore`` holds the jobs, an `AsyncSemaphore` bounds concurrency (globally and
-/// optionally per host), a ``ResilienceRetry/RetryPolicy`` decides retries, and a `RangeResumer` makes each
-/// attempt, resuming the `.part` file the previous attempt — or a crashed process — left behind.
+/// optionally per host), a ``ResilienceRetry/RetryPolicy`` decides retries, and a `RangeResumer`
+/// makes each attempt, resuming the `.part` file the previous attempt — or a crashed process —
+/// left behind.
 ///
 /// ```swift
 /// let store = try FileJournalJobStore(path: journalPath)

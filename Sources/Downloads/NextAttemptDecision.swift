@@ -7,8 +7,9 @@ import ResilienceRetry
 /// the reason to give up.
 ///
 /// `retry` keeps its attempt count and elapsed time in memory; a ``DownloadQueue`` keeps them in
-/// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same ``ResilienceRetry/RetryPolicy``
-/// parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`, budget) one attempt at a time.
+/// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same
+/// ``ResilienceRetry/RetryPolicy`` parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`,
+/// budget) one attempt at a time.
 ///
 /// Decorrelated jitter needs the previous delay: the queue stores each chosen delay in the job's
 /// metadata under ``previousDelayKey`` (whole nanoseconds, decimal) together with the retry, and

@@ -14,7 +14,8 @@ public struct SegmentedDownloadConfiguration: Sendable {
     public var minimumSegmentSize: Int64
     /// How each segment is retried (and, for a server without ranges, the fallback download):
     /// attempts, backoff on the injected clock, which errors qualify. A segment that exhausts it
-    /// with a retryable error is re-queued (see ``maxRequeues``). Default ``ResilienceRetry/RetryPolicy/default``.
+    /// with a retryable error is re-queued (see ``maxRequeues``). Default
+    /// ``ResilienceRetry/RetryPolicy/default``.
     public var retryPolicy: RetryPolicy
     /// How many times in total segments may be re-queued after exhausting ``retryPolicy`` before
     /// the download gives up with the last error. Default 16.

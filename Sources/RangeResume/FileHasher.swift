@@ -17,8 +17,8 @@ import Darwin
 /// ``reset()`` then ``advance(to:)`` the resume offset).
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding
-/// `condition` (an `NSCondition`); the thread works on copies (`SHA256Hasher` is a value) and commits
-/// them under the lock.
+/// `condition` (an `NSCondition`); the thread works on copies (`SHA256Hasher` is a value) and
+/// commits them under the lock.
 final class FileHasher: @unchecked Sendable {
     private let condition = NSCondition()
     private let descriptor: Int32
