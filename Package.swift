@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 //
 // DownloadResilience: download-resilience primitives for Swift.
 // Zero package dependencies: only the toolchain (Foundation, FoundationNetworking,
@@ -9,8 +9,8 @@ let package = Package(
     name: "DownloadResilience",
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
-        .library(name: "Retry", targets: ["Retry"]),
-        .library(name: "Semaphore", targets: ["Semaphore"]),
+        .library(name: "ResilienceRetry", targets: ["ResilienceRetry"]),
+        .library(name: "ResilienceSemaphore", targets: ["ResilienceSemaphore"]),
         .library(name: "JobStores", targets: ["JobStores"]),
         .library(name: "Downloads", targets: ["Downloads"]),
         .library(name: "ResilienceTesting", targets: ["ResilienceTesting"]),
@@ -21,35 +21,39 @@ let package = Package(
     ],
     targets: [
         // MARK: Library modules (see Documentation/Architecture.md for the module graph)
-        .target(name: "Retry"),
-        .target(name: "Semaphore"),
-        .target(name: "JobStores"),
-        // SHA-256 on the CPU's SHA instructions (C, chosen at run time; see SHA256.swift).
+        // Internal, not a product: the one lock helper, the count hand-shake and the POSIX file
+        // helpers that the modules share (`package` access).
+        .target(name: "ResilienceSupport"),
+        .target(name: "ResilienceRetry"),
+        .target(name: "ResilienceSemaphore", dependencies: ["ResilienceSupport"]),
+        .target(name: "JobStores", dependencies: ["ResilienceSupport"]),
+        // SHA-256 on the CPU's SHA instructions (C, chosen at run time; see SHA256Hasher.swift).
         .target(name: "CSHA256"),
-        .target(name: "RangeResume", dependencies: ["Retry", "CSHA256"]),
-        .target(name: "Downloads", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume"]),
-        .target(name: "ResilienceTesting", dependencies: ["JobStores"]),
-        .target(name: "DownloadResilience", dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "Downloads"]),
+        .target(name: "RangeResume", dependencies: ["ResilienceSupport", "ResilienceRetry", "CSHA256"]),
+        .target(name: "Downloads", dependencies: ["ResilienceSupport", "ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume"]),
+        .target(name: "ResilienceTesting", dependencies: ["ResilienceSupport", "JobStores"]),
+        .target(name: "DownloadResilience", dependencies: ["ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume", "Downloads"]),
 
         // MARK: The demo and downloader (`swift run resilient-download`)
         .executableTarget(
             name: "resilient-download",
-            dependencies: ["Downloads", "RangeResume", "JobStores", "Retry", "ResilienceTesting"]
+            dependencies: ["Downloads", "RangeResume", "JobStores", "ResilienceRetry", "ResilienceTesting"]
         ),
 
         // MARK: Benchmarks (build with -c release)
         .executableTarget(
             name: "ResilienceBenchmarks",
-            dependencies: ["Retry", "Semaphore", "JobStores", "RangeResume", "ResilienceTesting", "Downloads"],
+            dependencies: ["ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume", "ResilienceTesting", "Downloads"],
             path: "Benchmarks"
         ),
 
         // MARK: Tests
-        .testTarget(name: "RetryTests", dependencies: ["Retry", "ResilienceTesting"]),
-        .testTarget(name: "SemaphoreTests", dependencies: ["Semaphore", "ResilienceTesting"]),
+        .testTarget(name: "ResilienceRetryTests", dependencies: ["ResilienceRetry", "ResilienceTesting"]),
+        .testTarget(name: "ResilienceSemaphoreTests", dependencies: ["ResilienceSemaphore", "ResilienceTesting"]),
         .testTarget(
             name: "RangeResumeTests",
-            dependencies: ["RangeResume", "Retry", "ResilienceTesting", "RangeResumeChild", "CancelRaceChild"]
+            dependencies: ["ResilienceSupport", "RangeResume", "ResilienceRetry", "ResilienceTesting", "RangeResumeChild",
+                           "CancelRaceChild"]
         ),
         .testTarget(
             name: "JobStoresTests",
@@ -58,11 +62,12 @@ let package = Package(
         .testTarget(
             name: "DownloadsTests",
             dependencies: [
-                "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "Retry",
+                "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "ResilienceRetry",
                 "DownloadQueueChild", "resilient-download", "SegmentedDownloadChild", "ConcurrentDownloadChild",
             ]
         ),
         .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(name: "ResilienceSupportTests", dependencies: ["ResilienceSupport"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)
         .executableTarget(
@@ -87,7 +92,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "DownloadQueueChild",
-            dependencies: ["Downloads", "JobStores", "Retry"],
+            dependencies: ["Downloads", "JobStores", "ResilienceRetry"],
             path: "Tests/Fixtures/DownloadQueueChild"
         ),
         .executableTarget(

@@ -84,7 +84,7 @@ enum RangeResumeBenchmarks {
         let oursSeconds = oursTimes.sorted()[1], peerSeconds = peerTimes.sorted()[1]
         let peerDigest = peer.map { String($0.prefix(64)) }
         if peerDigest != ours { print("rangeresume: DIGEST MISMATCH ours \(ours ?? "nil") sha256sum \(peerDigest ?? "nil")") }
-        print("sha256: implementation \(SHA256.usesHardwareInstructions ? "CPU SHA instructions (CSHA256)" : "portable Swift")")
+        print("sha256: implementation \(SHA256Hasher.usesSHAInstructions ? "CPU SHA instructions (CSHA256)" : "portable Swift")")
         report("sha256.\(mebibytes)MiB.throughput", bytes / oursSeconds / 1e6, "MB/s",
                peer: ("sha256sum", peer == nil ? 0 : bytes / peerSeconds / 1e6))
         if let openssl {
@@ -249,7 +249,7 @@ enum RangeResumeBenchmarks {
         defer { close(fd) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         while true {
             let count = read(fd, buffer.baseAddress, buffer.count)
             if count < 0 { return nil }

@@ -1,6 +1,6 @@
 import Foundation
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 
 /// `retry` overhead around an operation that succeeds first time, and backoff delays per second.
 enum RetryBenchmarks {

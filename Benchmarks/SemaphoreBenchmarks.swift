@@ -1,5 +1,5 @@
 import ResilienceTesting
-import Semaphore
+import ResilienceSemaphore
 import Synchronization
 
 /// `AsyncSemaphore`: uncontended acquire+release, contended hand-off throughput, and the cost of

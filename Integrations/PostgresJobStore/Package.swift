@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 //
 // PostgresJobStore: a `JobStore` backed by PostgreSQL, for fleets of workers on many machines.
 // A separate package so the root DownloadResilience package keeps zero dependencies: only users

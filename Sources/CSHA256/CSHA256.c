@@ -21,7 +21,7 @@ static const uint32_t K256[64] = {
 #include <cpuid.h>
 #include <immintrin.h>
 
-int csha256_hardware_available(void) {
+int csha256_sha_instructions_available(void) {
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     const int ssse3 = (ecx >> 9) & 1, sse41 = (ecx >> 19) & 1;
@@ -88,7 +88,7 @@ void csha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
 #endif
 #endif
 
-int csha256_hardware_available(void) {
+int csha256_sha_instructions_available(void) {
 #if defined(__APPLE__)
     return 1;
 #elif defined(__linux__)
@@ -133,7 +133,7 @@ void csha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
 
 #else
 
-int csha256_hardware_available(void) { return 0; }
+int csha256_sha_instructions_available(void) { return 0; }
 
 void csha256_compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
     (void)state; (void)data; (void)blocks;

@@ -1,14 +1,16 @@
 import Foundation
 import JobStores
 import RangeResume
-import Retry
-import Semaphore
+import ResilienceRetry
+import ResilienceSemaphore
+import ResilienceSupport
 import Synchronization
 
 /// A persistent, resumable download queue composed from the package's parts: any
 /// ``JobStores/JobStore`` holds the jobs, an `AsyncSemaphore` bounds concurrency (globally and
-/// optionally per host), a ``Retry/RetryPolicy`` decides retries, and a `RangeResumer` makes each
-/// attempt, resuming the `.part` file the previous attempt — or a crashed process — left behind.
+/// optionally per host), a ``ResilienceRetry/RetryPolicy`` decides retries, and a `RangeResumer`
+/// makes each attempt, resuming the `.part` file the previous attempt — or a crashed process —
+/// left behind.
 ///
 /// ```swift
 /// let store = try FileJournalJobStore(path: journalPath)
@@ -344,8 +346,8 @@ public actor DownloadQueue {
         return semaphore
     }
 
-    private func retryDecision(for error: any Error, job: DownloadJob, at date: Date) -> RetrySchedule {
-        RetrySchedule.decide(for: error, job: job, policy: configuration.retryPolicy, now: date, using: &random)
+    private func retryDecision(for error: any Error, job: DownloadJob, at date: Date) -> NextAttemptDecision {
+        NextAttemptDecision.decide(for: error, job: job, policy: configuration.retryPolicy, now: date, using: &random)
     }
 
     // MARK: Worker
@@ -361,7 +363,9 @@ public actor DownloadQueue {
 
     /// The download with its lease renewal alongside: whichever ends first ends the other.
     private nonisolated func attempt(_ job: DownloadJob, hostLimit: AsyncSemaphore?) async -> Result<DownloadResult, any Error> {
-        let latest = ProgressCell()
+        // The latest progress of the attempt: written by the resumer's callback, read by the lease
+        // renewal.
+        let latest = LockedValue<DownloadProgress?>(nil)
         let destination = URL(fileURLWithPath: job.destination)
         let sources = MirrorRotation.sources(of: job), source = MirrorRotation.currentURL(of: job)
         return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
@@ -374,7 +378,7 @@ public actor DownloadQueue {
                         from: source, mirrors: sources, to: destination, expectedLength: job.expectedLength,
                         expectedSHA256: job.expectedSHA256, clock: transferClock
                     ) { progress in
-                        latest.store(progress)
+                        latest.withLock { $0 = progress }
                         eventSink.yield(.progress(id: job.id, progress))
                     }
                     return .success(result)
@@ -403,17 +407,17 @@ public actor DownloadQueue {
 
     /// Renews the lease and records progress every renewal interval until cancelled.
     /// - Throws: `JobStoreError.leaseLost` when the job was cancelled or taken over.
-    private nonisolated func renewLease(of job: DownloadJob, reporting latest: ProgressCell) async throws {
+    private nonisolated func renewLease(of job: DownloadJob, reporting latest: LockedValue<DownloadProgress?>) async throws {
         var reported: Int64 = -1
         while true {
             try await clock.sleep(for: configuration.leaseRenewalInterval)
             do {
                 try await store.renewLease(id: job.id, owner: configuration.owner,
                                            leaseFor: configuration.leaseDuration, now: now())
-                if let (bytes, total) = latest.load(), bytes != reported {
-                    try await store.recordProgress(id: job.id, owner: configuration.owner, bytesDone: bytes,
-                                                   bytesTotal: total, now: now())
-                    reported = bytes
+                if let progress = latest.withLock({ $0 }), progress.bytes != reported {
+                    try await store.recordProgress(id: job.id, owner: configuration.owner, bytesDone: progress.bytes,
+                                                   bytesTotal: progress.totalBytes, now: now())
+                    reported = progress.bytes
                 }
             } catch let error as JobStoreError {
                 if case .leaseLost = error { throw error }
@@ -456,7 +460,7 @@ public actor DownloadQueue {
                 let due = date.addingTimeInterval(delay.seconds)
                 let retryable = JobFailure(message: failure.message, isRetryable: true)
                 let mirror = MirrorRotation.nextIndex(of: job, after: error)
-                let state = [RetrySchedule.previousDelayKey: RetrySchedule.metadataValue(for: delay),
+                let state = [NextAttemptDecision.previousDelayKey: NextAttemptDecision.metadataValue(for: delay),
                              MirrorRotation.metadataKey: String(mirror)]
                 do {
                     let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable,
@@ -504,33 +508,4 @@ public actor DownloadQueue {
             try? FileManager.default.removeItem(at: file)
         }
     }
-}
-
-/// The latest progress of a running attempt, written by the resumer's callback and read by the
-/// lease renewal. Atomics rather than a `Mutex`, which ThreadSanitizer cannot see on Linux.
-final class ProgressCell: Sendable {
-    private let bytes = Atomic<Int64>(-1)
-    private let total = Atomic<Int64>(-1)
-
-    func store(_ progress: DownloadProgress) {
-        total.store(progress.totalBytes ?? -1, ordering: .relaxed)
-        bytes.store(progress.bytes, ordering: .releasing)
-    }
-
-    /// `(bytes, total)`, or `nil` before the first snapshot. The pair may mix two consecutive
-    /// snapshots; the total does not change within an attempt.
-    func load() -> (Int64, Int64?)? {
-        let done = bytes.load(ordering: .acquiring)
-        guard done >= 0 else { return nil }
-        let total = total.load(ordering: .relaxed)
-        return (done, total >= 0 ? total : nil)
-    }
-}
-
-/// A flag set once by one task and read by another.
-final class AtomicFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import RangeResume
-import Retry
+import ResilienceRetry
 
 /// How a ``DownloadQueue`` schedules, retries and runs its jobs. Every field has a default.
 public struct DownloadQueueConfiguration: Sendable {
@@ -16,7 +16,7 @@ public struct DownloadQueueConfiguration: Sendable {
     /// ``JobStores/DownloadJob/maxAttempts`` (unless `enqueue` overrides it), the backoff and a
     /// server's `Retry-After` (capped at `maxRetryAfter`) give ``JobStores/DownloadJob/nextAttemptAt``,
     /// `maxElapsed` counts from the job's `createdAt`, and a `budget` is drawn on for each retry.
-    /// Default ``Retry/RetryPolicy/default``.
+    /// Default ``ResilienceRetry/RetryPolicy/default``.
     public var retryPolicy: RetryPolicy
     /// How long a claim of a job lasts without renewal. A process that dies holding jobs frees
     /// them this long after its last renewal. Default 60 s; at least 1 ms.

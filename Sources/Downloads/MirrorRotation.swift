@@ -1,7 +1,7 @@
 import Foundation
 import JobStores
 import RangeResume
-import Retry
+import ResilienceRetry
 
 /// Which URL of a job an attempt of a ``DownloadQueue`` uses, and when the next attempt moves on.
 ///

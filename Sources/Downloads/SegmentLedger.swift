@@ -1,5 +1,6 @@
 import Foundation
 import RangeResume
+import ResilienceSupport
 
 /// The segments of one running ``SegmentedDownload`` and their durable progress, shared by the
 /// segment tasks; every change is checkpointed to the sidecar (``SegmentSidecar``) at once.
@@ -8,11 +9,11 @@ import RangeResume
 /// fetcher reports them after its `fsync`). A failed sidecar write is counted and otherwise
 /// ignored: the previous sidecar claims less, which is safe (those bytes are fetched again).
 final class SegmentLedger: Sendable {
-    private let state: ThreadLock<(sidecar: SegmentSidecar, failedSaves: Int)>
+    private let state: LockedValue<(sidecar: SegmentSidecar, failedSaves: Int)>
     private let path: String
 
     init(sidecar: SegmentSidecar, path: String) {
-        self.state = ThreadLock((sidecar, 0))
+        self.state = LockedValue((sidecar, 0))
         self.path = path
     }
 

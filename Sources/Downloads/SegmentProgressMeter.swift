@@ -1,4 +1,5 @@
 import RangeResume
+import ResilienceSupport
 
 /// Adds up the bytes every segment receives and emits a ``RangeResume/DownloadProgress`` at most
 /// once per interval on the injected clock (plus a final one).
@@ -12,7 +13,7 @@ final class SegmentProgressMeter<C: Clock<Duration>>: Sendable {
         var lastBytes: Int64 = 0
     }
 
-    private let state: ThreadLock<State>
+    private let state: LockedValue<State>
     private let clock: C
     private let interval: Duration
     private let total: Int64
@@ -24,7 +25,7 @@ final class SegmentProgressMeter<C: Clock<Duration>>: Sendable {
         self.interval = interval
         self.total = total
         self.callback = callback
-        self.state = ThreadLock(State(bytes: resumedFrom, restarts: restarts, resumedFrom: resumedFrom))
+        self.state = LockedValue(State(bytes: resumedFrom, restarts: restarts, resumedFrom: resumedFrom))
     }
 
     /// Body bytes received in this call (all segments, including bytes later fetched again).

@@ -1,7 +1,7 @@
 import Foundation
 import RangeResume
-import Retry
-import Semaphore
+import ResilienceRetry
+import ResilienceSemaphore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

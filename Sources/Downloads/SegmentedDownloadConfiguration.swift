@@ -1,5 +1,5 @@
 import RangeResume
-import Retry
+import ResilienceRetry
 
 /// How a ``SegmentedDownload`` splits, retries and checks a download. Every field has a default.
 public struct SegmentedDownloadConfiguration: Sendable {
@@ -14,7 +14,8 @@ public struct SegmentedDownloadConfiguration: Sendable {
     public var minimumSegmentSize: Int64
     /// How each segment is retried (and, for a server without ranges, the fallback download):
     /// attempts, backoff on the injected clock, which errors qualify. A segment that exhausts it
-    /// with a retryable error is re-queued (see ``maxRequeues``). Default ``Retry/RetryPolicy/default``.
+    /// with a retryable error is re-queued (see ``maxRequeues``). Default
+    /// ``ResilienceRetry/RetryPolicy/default``.
     public var retryPolicy: RetryPolicy
     /// How many times in total segments may be re-queued after exhausting ``retryPolicy`` before
     /// the download gives up with the last error. Default 16.

@@ -1,5 +1,5 @@
 import Foundation
-import Retry
+import ResilienceRetry
 
 /// Why a ``SegmentedDownload`` failed, other than the errors of its requests (`HTTPStatusError`,
 /// `RangeFetchError`, `RangeResumeError`, `IncompleteDownloadError`, `URLError`) and

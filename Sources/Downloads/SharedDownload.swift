@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -166,20 +167,14 @@ struct FileLock {
 
     init(path: String) throws(SharedDownloadError) {
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .lockFailed(path: path, errno: errno) }
-        self.fd = fd
+        self.fd = try Self.mapped { () throws(SystemCallError) in
+            try FileSystem.open(path, flags: O_RDWR | O_CREAT | O_NOFOLLOW)
+        }
     }
 
     /// Takes the lock if it is free. - Returns: `false` if another open file description has it.
     func tryLock() throws(SharedDownloadError) -> Bool {
-        while true {
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EWOULDBLOCK || code == EAGAIN { return false }
-            throw .lockFailed(path: path, errno: code)
-        }
+        try Self.mapped { () throws(SystemCallError) in try FileSystem.tryLock(fd, path: path) }
     }
 
     /// Writes this process's id into the lock file, for diagnostics only (never for liveness).
@@ -206,10 +201,12 @@ struct FileLock {
 
     /// Releases the lock (if held) and closes the file. Call once.
     func close() {
-        #if canImport(Glibc)
-        _ = Glibc.close(fd)
-        #else
-        _ = Darwin.close(fd)
-        #endif
+        FileSystem.close(fd)
+    }
+
+    /// Runs a file-system helper, reporting its failure as
+    /// ``SharedDownloadError/lockFailed(path:errno:)``.
+    private static func mapped<T>(_ body: () throws(SystemCallError) -> T) throws(SharedDownloadError) -> T {
+        try SystemCallError.map({ SharedDownloadError.lockFailed(path: $0.path, errno: $0.code) }, body)
     }
 }

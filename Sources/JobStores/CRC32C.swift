@@ -5,7 +5,7 @@
 /// Written in this package (no dependency) with the "slicing-by-8" table method: eight 256-entry
 /// tables let each step consume 8 bytes. ``FileJournalJobStore`` checksums every journal record
 /// with it. Values match the published vectors, e.g. `checksum("123456789".utf8) == 0xE3069283`.
-public enum CRC32C {
+package enum CRC32C {
     /// `tables[k * 256 + b]`: the CRC of byte `b` followed by `k` zero bytes.
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 8 * 256)
@@ -24,18 +24,18 @@ public enum CRC32C {
     }()
 
     /// The CRC-32C of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         update(0, with: bytes)
     }
 
     /// The CRC-32C of `bytes`.
-    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    package static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
         let array = Array(bytes)
         return array.withUnsafeBytes { update(0, with: $0) }
     }
 
     /// Continues a checksum: `update(checksum(a), with: b) == checksum(a + b)`.
-    public static func update(_ checksum: UInt32, with bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func update(_ checksum: UInt32, with bytes: UnsafeRawBufferPointer) -> UInt32 {
         tables.withUnsafeBufferPointer { t in
             var crc = ~checksum
             var index = 0

@@ -1,3 +1,4 @@
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,6 +10,9 @@ import Darwin
 /// An open POSIX file descriptor, closed when the last reference goes away (so a group-commit
 /// `fdatasync` in flight keeps the old journal open across a compaction). Sendable: both
 /// properties are immutable; the descriptor's I/O calls are thread-safe system calls.
+///
+/// The system calls are the package's `FileSystem` helpers, their failures reported as
+/// ``JobStoreError/io(operation:path:errno:)``.
 final class FileDescriptor: Sendable {
     let raw: Int32
     let path: String
@@ -18,16 +22,12 @@ final class FileDescriptor: Sendable {
         self.path = path
     }
 
-    deinit { _ = Self.systemClose(raw) }
+    deinit { FileSystem.close(raw) }
 
-    private static func systemClose(_ fd: Int32) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.close(fd)
-        #elseif canImport(Musl)
-        Musl.close(fd)
-        #else
-        Glibc.close(fd)
-        #endif
+    /// Runs a file-system helper, reporting its failure as
+    /// ``JobStoreError/io(operation:path:errno:)``.
+    private static func mapped<T>(_ body: () throws(SystemCallError) -> T) throws(JobStoreError) -> T {
+        try SystemCallError.map({ JobStoreError.io(operation: $0.operation, path: $0.path, errno: $0.code) }, body)
     }
 
     static func ioError(_ operation: String, _ path: String) -> JobStoreError {
@@ -36,33 +36,12 @@ final class FileDescriptor: Sendable {
 
     /// Opens `path` with `flags` (`O_CLOEXEC` is added); new files get mode 0600.
     static func open(_ path: String, flags: Int32) throws(JobStoreError) -> FileDescriptor {
-        var fd: Int32
-        repeat { fd = systemOpen(path, flags | O_CLOEXEC, 0o600) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw ioError("open", path) }
-        return FileDescriptor(raw: fd, path: path)
-    }
-
-    private static func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
-        #if canImport(Darwin)
-        Darwin.open(path, flags, mode)
-        #elseif canImport(Musl)
-        Musl.open(path, flags, mode)
-        #else
-        Glibc.open(path, flags, mode)
-        #endif
+        FileDescriptor(raw: try mapped { () throws(SystemCallError) in try FileSystem.open(path, flags: flags) }, path: path)
     }
 
     /// Writes all of `bytes` at `offset` (retrying short writes and `EINTR`).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(JobStoreError) {
-        var done = 0
-        while done < bytes.count {
-            let written = pwrite(raw, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw Self.ioError("pwrite", path)
-            }
-            done += written
-        }
+        try Self.mapped { () throws(SystemCallError) in try FileSystem.writeAll(raw, bytes, at: offset, path: path) }
     }
 
     func write(_ bytes: [UInt8], at offset: Int64) throws(JobStoreError) {
@@ -98,54 +77,35 @@ final class FileDescriptor: Sendable {
 
     /// Flushes the file's data (and the metadata needed to read it) to stable storage.
     func syncData() throws(JobStoreError) {
-        #if canImport(Darwin)
-        guard fcntl(raw, F_FULLFSYNC) == 0 || fsync(raw) == 0 else { throw Self.ioError("fsync", path) }
-        #else
-        guard fdatasync(raw) == 0 else { throw Self.ioError("fdatasync", path) }
-        #endif
+        try Self.mapped { () throws(SystemCallError) in try FileSystem.syncData(raw, path: path) }
     }
 
     /// Flushes data and all metadata to stable storage.
     func syncAll() throws(JobStoreError) {
-        #if canImport(Darwin)
-        guard fcntl(raw, F_FULLFSYNC) == 0 || fsync(raw) == 0 else { throw Self.ioError("fsync", path) }
-        #else
-        guard fsync(raw) == 0 else { throw Self.ioError("fsync", path) }
-        #endif
+        try Self.mapped { () throws(SystemCallError) in try FileSystem.syncFully(raw, path: path) }
     }
 
     func truncate(to size: Int64) throws(JobStoreError) {
-        guard ftruncate(raw, off_t(size)) == 0 else { throw Self.ioError("ftruncate", path) }
+        try Self.mapped { () throws(SystemCallError) in try FileSystem.truncate(raw, to: size, path: path) }
     }
 
     // MARK: Paths
 
-    static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0
-    }
+    static func exists(_ path: String) -> Bool { FileSystem.exists(path) }
 
     static func removeIfPresent(_ path: String) throws(JobStoreError) {
-        guard unlink(path) == 0 || errno == ENOENT else { throw ioError("unlink", path) }
+        try mapped { () throws(SystemCallError) in try FileSystem.removeIfPresent(path) }
     }
 
     static func rename(_ from: String, to: String) throws(JobStoreError) {
-        #if canImport(Darwin)
-        let result = Darwin.rename(from, to)
-        #elseif canImport(Musl)
-        let result = Musl.rename(from, to)
-        #else
-        let result = Glibc.rename(from, to)
-        #endif
-        guard result == 0 else { throw ioError("rename", to) }
+        try mapped { () throws(SystemCallError) in try FileSystem.rename(from, to) }
     }
 
     /// `fsync`s the directory containing `path`, making a rename or creation in it durable.
     static func syncDirectory(of path: String) throws(JobStoreError) {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let fd = try open(directory, flags: O_RDONLY)
-        try fd.syncAll()
+        try mapped { () throws(SystemCallError) in try FileSystem.syncDirectory(directory) }
     }
 
     /// Takes the exclusive lock on `path` (created with mode 0600) and writes our pid into it.
@@ -159,10 +119,7 @@ final class FileDescriptor: Sendable {
         let fd = try open(path, flags: O_RDWR | O_CREAT)
         var attempts = 0
         while true {
-            var result: Int32
-            repeat { result = flock(fd.raw, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
-            if result == 0 { break }
-            guard errno == EWOULDBLOCK else { throw ioError("flock", path) }
+            if try mapped({ () throws(SystemCallError) in try FileSystem.tryLock(fd.raw, path: path) }) { break }
             let text = (try? fd.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
             let holder = Int32(text.trimmingWhitespace())
             attempts += 1

@@ -17,13 +17,13 @@ import Darwin
 /// ``reset()`` then ``advance(to:)`` the resume offset).
 ///
 /// `@unchecked Sendable`: every mutable property is read and written only while holding
-/// `condition` (an `NSCondition`); the thread works on copies (`SHA256` is a value) and commits
-/// them under the lock.
+/// `condition` (an `NSCondition`); the thread works on copies (`SHA256Hasher` is a value) and
+/// commits them under the lock.
 final class FileHasher: @unchecked Sendable {
     private let condition = NSCondition()
     private let descriptor: Int32
     private let path: String
-    private var hasher = SHA256()
+    private var hasher = SHA256Hasher()
     /// Bytes `0..<target` of the file are written and may be hashed.
     private var target: Int64 = 0
     /// Bytes `0..<hashed` are in `hasher`.
@@ -59,7 +59,7 @@ final class FileHasher: @unchecked Sendable {
     func reset() {
         condition.lock()
         generation += 1
-        hasher = SHA256()
+        hasher = SHA256Hasher()
         hashed = 0
         target = 0
         failure = 0
@@ -68,7 +68,7 @@ final class FileHasher: @unchecked Sendable {
 
     /// Waits until everything written so far is hashed and returns the hash state.
     /// - Throws: ``RangeResumeError/fileSystem(operation:path:errno:)`` if reading failed.
-    func drain() throws(RangeResumeError) -> SHA256 {
+    func drain() throws(RangeResumeError) -> SHA256Hasher {
         condition.lock()
         defer { condition.unlock() }
         while hashed < target && failure == 0 { condition.wait() }

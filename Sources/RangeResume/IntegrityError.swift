@@ -1,4 +1,4 @@
-import Retry
+import ResilienceRetry
 
 /// A completed body failed verification against the caller's expected length or SHA-256.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,49 +7,39 @@ import Darwin
 #endif
 
 /// The `.part` file: opened with `O_NOFOLLOW` (a symbolic link planted at its path is refused
-/// with `ELOOP`) and mode 0600, written with `pwrite`, made durable with `fsync`.
+/// with `ELOOP`) and mode 0600, written with `pwrite`, made durable with `fsync`. The system
+/// calls are the package's `FileSystem` helpers, their failures reported as
+/// ``RangeResumeError/fileSystem(operation:path:errno:)``.
 final class PartFile {
     let path: String
     private var descriptor: Int32
 
     init(path: String) throws(RangeResumeError) {
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .fileSystem(operation: "open", path: path, errno: errno) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            _ = systemClose(fd)
-            throw .fileSystem(operation: "open (not a regular file)", path: path, errno: EINVAL)
+        self.descriptor = try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.openRegularFile(path)
         }
-        if info.st_mode & 0o777 != 0o600 { _ = fchmod(fd, 0o600) }
-        self.descriptor = fd
     }
 
-    deinit { if descriptor >= 0 { _ = systemClose(descriptor) } }
+    deinit { if descriptor >= 0 { FileSystem.close(descriptor) } }
 
     var size: Int64 {
         get throws(RangeResumeError) {
-            var info = stat()
-            guard fstat(descriptor, &info) == 0 else { throw .fileSystem(operation: "fstat", path: path, errno: errno) }
-            return Int64(info.st_size)
+            try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+                try FileSystem.size(of: descriptor, path: path)
+            }
         }
     }
 
     func truncate(to length: Int64) throws(RangeResumeError) {
-        guard ftruncate(descriptor, off_t(length)) == 0 else {
-            throw .fileSystem(operation: "ftruncate", path: path, errno: errno)
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.truncate(descriptor, to: length, path: path)
         }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(RangeResumeError) {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .fileSystem(operation: "pwrite", path: path, errno: errno)
-            }
-            done += count
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.writeAll(descriptor, bytes, at: offset, path: path)
         }
     }
 
@@ -66,72 +57,15 @@ final class PartFile {
     }
 
     func sync() throws(RangeResumeError) {
-        guard fsync(descriptor) == 0 else { throw .fileSystem(operation: "fsync", path: path, errno: errno) }
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.sync(descriptor, path: path)
+        }
     }
 
     func setMode(_ mode: mode_t) { _ = fchmod(descriptor, mode) }
 
     func close() {
-        if descriptor >= 0 { _ = systemClose(descriptor) }
+        if descriptor >= 0 { FileSystem.close(descriptor) }
         descriptor = -1
     }
 }
-
-/// File-system helpers shared by the resumer and (`package`) by `Downloads`' segmented download.
-package enum FileSystem {
-    #if os(Linux)
-    /// glibc's `sync_file_range`, looked up at run time: Swift's `Glibc` module does not export it
-    /// (it needs `_GNU_SOURCE`). A C function pointer, immutable after this one-time lookup.
-    static let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
-        guard let symbol = dlsym(nil, "sync_file_range") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
-    }()
-    #endif
-
-    /// `fsync` of the directory at `path`, so a rename or unlink in it is durable.
-    package static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = fsync(fd)
-        _ = close(fd)
-    }
-
-    package static func remove(_ path: String) {
-        _ = unlink(path)
-    }
-
-    static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
-    }
-
-    package static func rename(_ from: String, _ to: String) throws(RangeResumeError) {
-        guard systemRename(from, to) == 0 else { throw .fileSystem(operation: "rename", path: to, errno: errno) }
-    }
-
-    /// Writes `bytes` to `path` atomically and durably: a temporary file (`O_NOFOLLOW`, 0600),
-    /// `fsync`, `rename` over `path`.
-    package static func writeAtomically(_ bytes: [UInt8], to path: String) throws(RangeResumeError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .fileSystem(operation: "open", path: temporary, errno: errno) }
-        let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
-        let failure = written != bytes.count ? errno : (fsync(fd) != 0 ? errno : 0)
-        _ = close(fd)
-        guard failure == 0 else {
-            unlink(temporary)
-            throw .fileSystem(operation: "write", path: temporary, errno: failure)
-        }
-        try rename(temporary, path)
-    }
-}
-
-#if canImport(Glibc)
-private let systemClose = Glibc.close
-private let systemWrite = Glibc.write
-private let systemRename = Glibc.rename
-#elseif canImport(Darwin)
-private let systemClose = Darwin.close
-private let systemWrite = Darwin.write
-private let systemRename = Darwin.rename
-#endif

@@ -1,5 +1,5 @@
 import Foundation
-import Retry
+import ResilienceRetry
 
 /// Why a ``RangeFetcher`` request for one byte range failed, other than HTTP statuses
 /// (`HTTPStatusError`), truncation (`IncompleteDownloadError`), stalls and slow transfers

@@ -1,5 +1,5 @@
 import Foundation
-import Retry
+import ResilienceRetry
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

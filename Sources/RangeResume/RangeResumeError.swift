@@ -1,8 +1,10 @@
 import Foundation
-import Retry
+import ResilienceRetry
+import ResilienceSupport
 
-/// Why one ``RangeResumer`` attempt failed, other than HTTP statuses (``Retry/HTTPStatusError``),
-/// truncation (``Retry/IncompleteDownloadError``) and verification (``IntegrityError``).
+/// Why one ``RangeResumer`` attempt failed, other than HTTP statuses
+/// (``ResilienceRetry/HTTPStatusError``), truncation (``ResilienceRetry/IncompleteDownloadError``)
+/// and verification (``IntegrityError``).
 ///
 /// Conforms to `RetryClassifiable`: the transient cases (stalls, slow transfers, a server whose
 /// ranges do not line up, a malformed response) are retried by `retry`'s default classifier, the
@@ -61,5 +63,12 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
         case .invalidArgument(let reason): "invalid argument: \(reason)"
         case .fileSystem(let operation, let path, let code): "\(operation) \(path) failed: errno \(code)"
         }
+    }
+}
+
+extension RangeResumeError {
+    /// A failed file-system call, as ``fileSystem(operation:path:errno:)``.
+    init(_ failure: SystemCallError) {
+        self = .fileSystem(operation: failure.operation, path: failure.path, errno: failure.code)
     }
 }

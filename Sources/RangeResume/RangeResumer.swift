@@ -1,5 +1,5 @@
 import Foundation
-import Retry
+import ResilienceRetry
 
 /// Downloads one URL to one file so that an interruption never costs the bytes already on disk
 /// and no truncated or corrupt file is ever handed to the caller.

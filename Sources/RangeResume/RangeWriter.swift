@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import ResilienceSupport
 
 /// The write side of one range: a batch buffer flushed with `pwrite` at increasing offsets, and
 /// `fsync` checkpoints.
@@ -52,23 +48,17 @@ struct RangeWriter {
 
     private mutating func flush() throws(RangeResumeError) {
         guard batchCount > 0 else { return }
-        var done = 0
-        while done < batchCount {
-            let count = pwrite(fileDescriptor, batch.baseAddress! + done, batchCount - done,
-                               off_t(start + flushed) + off_t(done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .fileSystem(operation: "pwrite", path: "fd \(fileDescriptor)", errno: errno)
-            }
-            done += count
+        let pending = UnsafeRawBufferPointer(rebasing: batch[..<batchCount])
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.writeAll(fileDescriptor, pending, at: start + flushed, path: "fd \(fileDescriptor)")
         }
         flushed += Int64(batchCount)
         batchCount = 0
     }
 
     private mutating func sync(onDurable: (Int64) -> Void) throws(RangeResumeError) {
-        guard fsync(fileDescriptor) == 0 else {
-            throw .fileSystem(operation: "fsync", path: "fd \(fileDescriptor)", errno: errno)
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.sync(fileDescriptor, path: "fd \(fileDescriptor)")
         }
         durable = flushed
         onDurable(durable)

@@ -1,5 +1,6 @@
 import Foundation
-import Retry
+import ResilienceRetry
+import ResilienceSupport
 
 /// One attempt of ``RangeResumer``: the resume state machine (see `Documentation/RangeResume.md`
 /// for it as a table). Lives in a single task; only the watchdog and the channel are shared.
@@ -162,7 +163,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         sidecar = ResumeSidecar(url: url.absoluteString, validator: validator, length: length, durable: 0,
                                 integrityFailures: sidecar.integrityFailures)
         try sidecar.save(to: metaPath)
-        FileSystem.syncDirectory(directory)
+        try? FileSystem.syncDirectory(directory)
         fileHasher?.reset()
         try part.truncate(to: 0)
         flushed = 0
@@ -389,8 +390,10 @@ final class ResumeAttempt<C: Clock<Duration>> {
         part.setMode(0o644)
         try part.sync()
         part.close()
-        try FileSystem.rename(partPath, destination)
-        FileSystem.syncDirectory(directory)
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.rename(partPath, destination)
+        }
+        try? FileSystem.syncDirectory(directory)
         FileSystem.remove(metaPath)
         progress.update(bytes: length, total: length, restarts: restarts, resumedFrom: resumedFrom, now: clock.now, force: true)
         return DownloadResult(fileURL: URL(fileURLWithPath: destination), length: length, sha256: digest,
@@ -411,7 +414,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
                                     integrityFailures: sidecar.integrityFailures + 1)
             try? sidecar.save(to: metaPath)
         }
-        FileSystem.syncDirectory(directory)
+        try? FileSystem.syncDirectory(directory)
         throw IntegrityError(mismatch: mismatch, isPermanent: permanent)
     }
 }

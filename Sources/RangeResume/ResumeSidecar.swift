@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 
 /// What validates a resume: the value sent as `If-Range`.
 ///
@@ -161,7 +162,9 @@ struct ResumeSidecar: Sendable, Hashable {
     }
 
     func save(to path: String) throws(RangeResumeError) {
-        try FileSystem.writeAtomically(encoded(), to: path)
+        try SystemCallError.map(RangeResumeError.init) { () throws(SystemCallError) in
+            try FileSystem.writeAtomically(encoded(), to: path)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -40,7 +41,7 @@ struct SocketExchange {
         do { fd = try connect(host: host, port: port) } catch { channel.finish(throwing: error); return }
         // The cancel handler may run after this thread is done: it must never touch a descriptor
         // number that has been closed (and possibly reused by another socket meanwhile).
-        let open = ThreadLock(true)
+        let open = LockedValue(true)
         defer {
             open.withLock { isOpen in
                 isOpen = false

@@ -1,3 +1,4 @@
+import ResilienceSupport
 
 /// Watches a running exchange on the injected clock and cancels it with
 /// ``RangeResumeError/stalled(timeout:)`` when no byte arrived for the stall timeout, or with
@@ -9,7 +10,7 @@ final class TransferWatchdog<C: Clock<Duration>>: Sendable {
         var bytes: Int64 = 0
     }
 
-    private let state: ThreadLock<State>
+    private let state: LockedValue<State>
     private let clock: C
     private let stallTimeout: Duration
     private let minimumSpeed: RangeResumer.Configuration.MinimumSpeed?
@@ -18,7 +19,7 @@ final class TransferWatchdog<C: Clock<Duration>>: Sendable {
         self.clock = clock
         self.stallTimeout = stallTimeout
         self.minimumSpeed = minimumSpeed
-        self.state = ThreadLock(State(lastActivity: clock.now))
+        self.state = LockedValue(State(lastActivity: clock.now))
     }
 
     /// Records that `bytes` more arrived at `instant`.

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ResilienceSupport
 
 /// A bounded single-producer, single-consumer queue of ``TransportEvent``s between an HTTP engine
 /// and the state machine.
@@ -75,7 +76,7 @@ final class TransportChannel: Sendable {
         }
     }
 
-    private let state = ThreadLock(State())
+    private let state = LockedValue(State())
     private let space = DispatchSemaphore(value: 0)
     /// Body bytes that may wait in the queue before ``send(_:)`` blocks.
     let limit: Int
@@ -144,14 +145,14 @@ final class TransportChannel: Sendable {
         enqueue(event, mayBlock: false)
     }
 
-    /// Enqueues a copy of `bytes` as body, never blocking: handed to a waiting consumer at once,
+    /// Enqueues `data` as body, never blocking: handed to a waiting consumer at once,
     /// otherwise appended to the open 1 MiB buffer at the end of the queue (so a busy consumer
     /// gets few large chunks instead of many small ones). The engine reads ``queuedBytes`` to
     /// apply backpressure itself.
     /// - Returns: `false` when the bytes were dropped because the exchange is over.
     @discardableResult
-    func offer(contentsOf bytes: UnsafeRawBufferPointer) -> Bool {
-        guard !bytes.isEmpty else { return !isCancelled }
+    func offer(contentsOf data: Data) -> Bool {
+        guard !data.isEmpty else { return !isCancelled }
         let consumer: CheckedContinuation<TransportEvent?, any Error>? = state.withLock { state in
             if state.cancelled || state.finished { return nil }
             if let consumer = state.consumer {
@@ -159,20 +160,22 @@ final class TransportChannel: Sendable {
                 return consumer
             }
             var buffer = state.tail ?? ChunkBuffer()
-            var offset = 0
-            while offset < bytes.count {
-                let take = min(buffer.space, bytes.count - offset)
-                buffer.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
-                offset += take
-                if buffer.space == 0 { state.queue.append(.body(buffer.take())) }
+            data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                var offset = 0
+                while offset < bytes.count {
+                    let take = min(buffer.space, bytes.count - offset)
+                    buffer.append(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
+                    offset += take
+                    if buffer.space == 0 { state.queue.append(.body(buffer.take())) }
+                }
             }
             state.tail = buffer
-            state.queuedBytes += bytes.count
+            state.queuedBytes += data.count
             state.peakQueuedBytes = max(state.peakQueuedBytes, state.queuedBytes)
             return nil
         }
         if let consumer {
-            consumer.resume(returning: .body(Data(bytes)))
+            consumer.resume(returning: .body(data))
             return true
         }
         return !isCancelled

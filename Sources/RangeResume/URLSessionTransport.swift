@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -63,7 +64,7 @@ final class URLSessionExchange: Sendable {
 
     let channel: TransportChannel
     let queue: OperationQueue
-    private let state: ThreadLock<State>
+    private let state: LockedValue<State>
 
     /// The threads every exchange's queue runs on: a few serial dispatch queues, shared round
     /// robin. Few, because a URLSession call may wait for FoundationNetworking's single work
@@ -85,7 +86,7 @@ final class URLSessionExchange: Sendable {
         queue.name = "RangeResume.URLSessionExchange"
         queue.maxConcurrentOperationCount = 1
         self.queue = queue
-        self.state = ThreadLock(State(machine: URLSessionExchangeStateMachine(
+        self.state = LockedValue(State(machine: URLSessionExchangeStateMachine(
             request: request, window: window ?? Self.window(forLimit: channel.limit), lowWater: channel.limit / 2)))
         let lane = Self.nextLane.add(1, ordering: .relaxed).oldValue
         queue.underlyingQueue = Self.lanes[lane % Self.lanes.count]
@@ -172,7 +173,7 @@ final class URLSessionExchange: Sendable {
 
     func received(_ data: Data, from task: URLSessionTask) {
         guard isCurrent(task), state.withLock({ $0.machine.phase == .streaming }) else { return }
-        guard data.withUnsafeBytes({ channel.offer(contentsOf: $0) }) else { return end(nil) }
+        guard channel.offer(contentsOf: data) else { return end(nil) }
         state.withLock { $0.machine.forwarded(data.count) }
     }
 
@@ -201,11 +202,11 @@ final class URLSessionExchange: Sendable {
 /// Forwards one session's callbacks to its ``URLSessionExchange``, on the exchange's queue.
 ///
 /// `Sendable` without `@unchecked`: its stored properties are immutable and Sendable (the refused
-/// redirect sits in a ``ThreadLock``).
+/// redirect sits in a ``LockedValue``).
 final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let exchange: URLSessionExchange?
     private let originalURL: URL
-    private let refusedRedirect = ThreadLock<URL?>(nil)
+    private let refusedRedirect = LockedValue<URL?>(nil)
 
     /// Response header fields copied into the head, read with `value(forHTTPHeaderField:)`
     /// (FoundationNetworking's `allHeaderFields` renames e.g. `ETag` to `Etag`).
@@ -258,7 +259,7 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
 
     /// The request to follow a redirect with, or `nil` (recorded in `refused`) when it leaves
     /// `https`. Credentials are dropped when the target's origin differs from `originalURL`'s.
-    static func redirect(from originalURL: URL, to request: URLRequest, refused: ThreadLock<URL?>) -> URLRequest? {
+    static func redirect(from originalURL: URL, to request: URLRequest, refused: LockedValue<URL?>) -> URLRequest? {
         let from = originalURL.scheme?.lowercased()
         let to = request.url?.scheme?.lowercased()
         guard (to == "https") || (to == "http" && from == "http") else {

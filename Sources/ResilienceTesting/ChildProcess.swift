@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -53,23 +53,7 @@ public final class ChildProcess: Sendable {
     /// The child's process id.
     public let pid: pid_t
     private let stdinFD: Int32
-    private let mutex = Mutex(State())
-    /// Touched only inside the lock so ThreadSanitizer sees its ordering: on Linux a contended
-    /// `Mutex` is handed over in the kernel, which the sanitizer cannot observe (false reports).
-    private let lockEdge = Atomic<Int>(0)
-    private var state: TSanVisibleLock { TSanVisibleLock(owner: self) }
-
-    /// `state.withLock { … }` over `mutex`, with the acquire/release edge for the sanitizer.
-    private struct TSanVisibleLock {
-        let owner: ChildProcess
-        func withLock<R>(_ body: (inout State) -> R) -> R {
-            owner.mutex.withLock { state in
-                _ = owner.lockEdge.load(ordering: .acquiring)
-                defer { owner.lockEdge.store(0, ordering: .releasing) }
-                return body(&state)
-            }
-        }
-    }
+    private let state = LockedValue(State())
 
     /// Starts `executable` with `arguments` (not including the program name) and the parent's
     /// environment. With `standardError`, the child's stderr goes to that file (created or

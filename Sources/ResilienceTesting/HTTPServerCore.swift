@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Darwin
 #endif
 
 /// The engine behind ``FaultyHTTPServer``: the listening socket, the accept thread, one thread
-/// per connection, and all shared state in one ``LockedState`` (an `NSLock`, which
+/// per connection, and all shared state in one ``LockedValue`` (an `NSLock`, which
 /// ThreadSanitizer understands, unlike `Synchronization.Mutex` on Linux).
 ///
 /// Threads are never cancelled or killed: `stop()` flags the state, writes to a wake pipe that
@@ -22,12 +23,7 @@ final class HTTPServerCore: Sendable {
     /// Body chunk size for sending and for reading files.
     static let chunkSize = 64 * 1024
 
-    private struct Watcher: Sendable {
-        let count: Int
-        let continuation: CheckedContinuation<Void, Never>
-    }
-
-    private struct State: Sendable {
+    private struct State: Sendable, CountWatched {
         var stopping = false
         var resources: [String: HTTPResource] = [:]
         var redirects: [String: (status: Int, location: String)] = [:]
@@ -35,7 +31,10 @@ final class HTTPServerCore: Sendable {
         var scripts: [String: FaultScript] = [:]
         var globalScript = FaultScript()
         var records: [RecordedRequest] = []
-        var watchers: [UInt64: Watcher] = [:]
+        /// The tasks in `waitForRequests(atLeast:)`, waiting for the number of records.
+        var countWatchers = CountWatchers()
+        var watchedCount: Int { records.count }
+        var releasesWatchers: Bool { stopping }
         var nextID: UInt64 = 0
         var liveConnections: [UInt64: Int32] = [:]
         var threads: [UInt64: JoinableThread] = [:]
@@ -46,12 +45,6 @@ final class HTTPServerCore: Sendable {
             defer { nextID += 1 }
             return nextID
         }
-
-        mutating func satisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
-            let ready = watchers.filter { stopping || $0.value.count <= records.count }
-            for id in ready.keys { watchers[id] = nil }
-            return ready.sorted { $0.key < $1.key }.map(\.value.continuation)
-        }
     }
 
     let port: UInt16
@@ -59,9 +52,9 @@ final class HTTPServerCore: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let now: @Sendable () -> Date
-    private let state = LockedState(State())
+    private let state = LockedValue(State())
     /// Held for the whole of `stop()`, so concurrent callers all return after the shutdown.
-    private let stopGate = LockedState(false)
+    private let stopGate = LockedValue(false)
 
     init(now: @escaping @Sendable () -> Date) throws(FaultyHTTPServerError) {
         self.now = now
@@ -162,20 +155,7 @@ final class HTTPServerCore: Sendable {
     var requests: [RecordedRequest] { state.withLock { $0.records } }
 
     func waitForRequests(atLeast count: Int) async -> [RecordedRequest] {
-        let id = state.withLock { $0.makeID() }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready: Bool = state.withLock { state in
-                    if Task.isCancelled || state.stopping || state.records.count >= count { return true }
-                    state.watchers[id] = Watcher(count: count, continuation: continuation)
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let watcher = state.withLock { $0.watchers.removeValue(forKey: id) }
-            watcher?.continuation.resume()
-        }
+        await state.waitForCount(atLeast: count)
         return requests
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ResilienceSupport
 
 /// A `Clock` whose time moves only when a test says so.
 ///
@@ -31,7 +31,7 @@ import Synchronization
 ///   (HTTP-date parsing, persisted schedules): pass `now: { clock.date }` to such APIs.
 ///
 /// `ManualClock` is a `final class` (all copies share one timeline) and is `Sendable`: its state
-/// lives in a `Mutex`, and continuations are always resumed outside the lock.
+/// lives behind a lock (`LockedValue`), and continuations are always resumed outside it.
 public final class ManualClock: Clock, Sendable {
     /// A point on a ``ManualClock``'s timeline: the time elapsed since the clock was created.
     public struct Instant: InstantProtocol, Hashable, Sendable, CustomStringConvertible {
@@ -52,28 +52,19 @@ public final class ManualClock: Clock, Sendable {
         let continuation: CheckedContinuation<Void, any Error>
     }
 
-    private struct Watcher {
-        let count: Int
-        let continuation: CheckedContinuation<Void, Never>
-    }
-
-    private struct State {
+    private struct State: CountWatched {
         var now: Instant
         var nextID: UInt64 = 0
         /// Keyed by a monotonically increasing id, which also orders sleepers that share a deadline.
         var sleepers: [UInt64: Sleeper] = [:]
-        var watchers: [UInt64: Watcher] = [:]
+        /// The tasks in ``ManualClock/sleepers(atLeast:)``, waiting for the sleeper count.
+        var countWatchers = CountWatchers()
+        var watchedCount: Int { sleepers.count }
+        var releasesWatchers: Bool { false }
 
         mutating func makeID() -> UInt64 {
             defer { nextID += 1 }
             return nextID
-        }
-
-        /// Removes and returns the watchers satisfied by the current sleeper count.
-        mutating func satisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
-            let ready = watchers.filter { $0.value.count <= sleepers.count }
-            for id in ready.keys { watchers[id] = nil }
-            return ready.sorted { $0.key < $1.key }.map(\.value.continuation)
         }
 
         /// Removes and returns the sleepers whose deadline is at or before `instant`, in wake order.
@@ -85,24 +76,9 @@ public final class ManualClock: Clock, Sendable {
         }
     }
 
-    private let state: Mutex<State>
+    /// The clock's state, behind the package's ThreadSanitizer-visible lock.
+    private let state: LockedValue<State>
     private let origin: Date
-
-    /// A word touched only inside the lock, so that ThreadSanitizer sees the lock's ordering:
-    /// on Linux a contended `Mutex` is handed over inside the kernel (priority-inheritance futex),
-    /// which the sanitizer cannot observe, so it reports false races between critical sections.
-    /// An acquire load at the start and a release store at the end of each one state the ordering
-    /// the lock already guarantees (plain moves on x86-64).
-    private let lockEdge = Atomic<Int>(0)
-
-    /// Runs `body` on the state under the lock (see `lockEdge`).
-    private func locked<R: Sendable>(_ body: (inout State) -> R) -> R {
-        state.withLock { state in
-            _ = lockEdge.load(ordering: .acquiring)
-            defer { lockEdge.store(0, ordering: .releasing) }
-            return body(&state)
-        }
-    }
 
     /// Creates a clock at instant zero whose wall-clock view starts at `date`.
     ///
@@ -110,11 +86,11 @@ public final class ManualClock: Clock, Sendable {
     ///   (Unix time 1,700,000,000), a fixed value so that tests are reproducible.
     public init(date: Date = Date(timeIntervalSince1970: 1_700_000_000)) {
         self.origin = date
-        self.state = Mutex(State(now: Instant(offset: .zero)))
+        self.state = LockedValue(State(now: Instant(offset: .zero)))
     }
 
     /// The current instant. Moves only through ``advance(by:)``, ``advance(to:)`` and ``run()``.
-    public var now: Instant { locked { $0.now } }
+    public var now: Instant { state.withLock { $0.now } }
 
     /// The wall time matching ``now``: the `date` given at creation plus the time advanced since.
     public var date: Date {
@@ -133,22 +109,22 @@ public final class ManualClock: Clock, Sendable {
     ///
     /// Instantly stale when code under test runs concurrently; to wait for a count, use
     /// ``sleepers(atLeast:)``.
-    public var sleeperCount: Int { locked { $0.sleepers.count } }
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
     /// The earliest deadline among the current sleepers, or `nil` when nobody sleeps.
     public var nextDeadline: Instant? {
-        locked { $0.sleepers.values.map(\.deadline).min() }
+        state.withLock { $0.sleepers.values.map(\.deadline).min() }
     }
 
     /// Suspends the caller until `deadline` is reached by advancing the clock.
     ///
     /// - Throws: `CancellationError` at once if the calling task is or becomes cancelled.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        let id = locked { $0.makeID() }
+        let id = state.withLock { $0.makeID() }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 enum Action { case resume, cancel, wait([CheckedContinuation<Void, Never>]) }
-                let action: Action = locked { state in
+                let action: Action = state.withLock { state in
                     // Task cancellation is flagged before the handler runs, and both paths take
                     // this lock, so a cancellation is seen either here or by the handler.
                     if Task.isCancelled { return .cancel }
@@ -163,7 +139,7 @@ public final class ManualClock: Clock, Sendable {
                 }
             }
         } onCancel: {
-            let sleeper = locked { $0.sleepers.removeValue(forKey: id) }
+            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
             sleeper?.continuation.resume(throwing: CancellationError())
         }
     }
@@ -174,26 +150,13 @@ public final class ManualClock: Clock, Sendable {
     /// returns, the sleepers are registered and an ``advance(by:)`` will wake those that are due.
     /// Returns early (without the count being reached) if the waiting task is cancelled.
     public func sleepers(atLeast count: Int) async {
-        let id = locked { $0.makeID() }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready: Bool = locked { state in
-                    if Task.isCancelled || state.sleepers.count >= count { return true }
-                    state.watchers[id] = Watcher(count: count, continuation: continuation)
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let watcher = locked { $0.watchers.removeValue(forKey: id) }
-            watcher?.continuation.resume()
-        }
+        await state.waitForCount(atLeast: count)
     }
 
     /// Moves the clock forward by `duration` and wakes every sleeper that is now due, earliest
     /// deadline first. A negative or zero duration wakes the sleepers already due and moves nothing.
     public func advance(by duration: Duration) {
-        let due = locked { state in
+        let due = state.withLock { state in
             if duration > .zero { state.now = state.now.advanced(by: duration) }
             return state.dueSleepers(at: state.now)
         }
@@ -202,7 +165,7 @@ public final class ManualClock: Clock, Sendable {
 
     /// Moves the clock to `instant` (if it is later than ``now``) and wakes every sleeper now due.
     public func advance(to instant: Instant) {
-        let due = locked { state in
+        let due = state.withLock { state in
             if instant > state.now { state.now = instant }
             return state.dueSleepers(at: state.now)
         }
@@ -214,7 +177,7 @@ public final class ManualClock: Clock, Sendable {
     /// - Returns: `false` (and moves nothing) when nobody sleeps.
     @discardableResult
     public func advanceToNextDeadline() -> Bool {
-        let due: [CheckedContinuation<Void, any Error>]? = locked { state in
+        let due: [CheckedContinuation<Void, any Error>]? = state.withLock { state in
             guard let next = state.sleepers.values.map(\.deadline).min() else { return nil }
             if next > state.now { state.now = next }
             return state.dueSleepers(at: state.now)

@@ -3,7 +3,7 @@ import Foundation
 import JobStores
 import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 
 /// The no-argument demo: a local `FaultyHTTPServer` failing 25 % of responses (seeded, so every
 /// run meets the same faults in the same request order), five files of a few MiB, a
@@ -34,7 +34,7 @@ enum DemoRun {
             let body = words.withUnsafeBytes { [UInt8]($0) }
             let name = "file-\(index + 1).bin"
             server.serve(body, at: "/" + name)
-            files.append((name, SHA256.hex(of: body)))
+            files.append((name, SHA256Hasher.hex(of: body)))
         }
         server.setRandomFaults(rate: 0.25, seed: 25, kinds: faults)
 

@@ -2,7 +2,7 @@ import Downloads
 import Foundation
 import JobStores
 import RangeResume
-import Retry
+import ResilienceRetry
 
 /// Downloads the URLs of the command line into the output directory, resumable via the journal.
 enum URLRun {

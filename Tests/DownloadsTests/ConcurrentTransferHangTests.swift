@@ -32,7 +32,7 @@ struct ConcurrentTransferHangTests {
             var digests: [String] = []
             for index in 0..<files {
                 let body = seededBytes(ConcurrentTransferHangTests.size, seed: 2200 + UInt64(index))
-                digests.append(SHA256.hex(of: body))
+                digests.append(SHA256Hasher.hex(of: body))
                 try Data(body).write(to: served.file("file-\(index).bin"))
             }
             self.digests = digests

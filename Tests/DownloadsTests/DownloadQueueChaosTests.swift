@@ -3,7 +3,7 @@ import Foundation
 import JobStores
 import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -44,7 +44,7 @@ struct DownloadQueueChaosTests {
                 bodies[destination.path] = body
                 try await store.enqueue(
                     DownloadJob(url: server.url(for: "/\(index).bin"), destination: destination.path,
-                                expectedLength: Int64(body.count), expectedSHA256: SHA256.hex(of: body), maxAttempts: 100),
+                                expectedLength: Int64(body.count), expectedSHA256: SHA256Hasher.hex(of: body), maxAttempts: 100),
                     now: Date())
             }
             await store.close()

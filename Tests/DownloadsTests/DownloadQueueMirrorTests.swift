@@ -3,7 +3,7 @@ import Foundation
 import JobStores
 import RangeResume
 import ResilienceTesting
-@testable import Retry
+@testable import ResilienceRetry
 import Testing
 
 /// DownloadQueue with mirrors: two `FaultyHTTPServer`s serve the same bytes under different
@@ -23,7 +23,7 @@ struct DownloadQueueMirrorTests {
         var urlA: URL { a.url(for: "/m.bin") }
         var urlB: URL { b.url(for: "/m.bin") }
         var destination: URL { dir.file("m.bin") }
-        var digest: String { SHA256.hex(of: body) }
+        var digest: String { SHA256Hasher.hex(of: body) }
 
         init() throws {
             a = try FaultyHTTPServer()
@@ -66,7 +66,7 @@ struct DownloadQueueMirrorTests {
         #expect(Self.switched(retried) == [m.urlB])
         let waiting = try #require(try await queue.job(id))
         #expect(waiting.metadata[MirrorRotation.metadataKey] == "1")
-        #expect(waiting.metadata[RetrySchedule.previousDelayKey] == "5000000000")
+        #expect(waiting.metadata[NextAttemptDecision.previousDelayKey] == "5000000000")
         await m.clock.sleepers(atLeast: 1)
         m.clock.advance(by: .seconds(5))
         let seen = await events.waitForTerminal([id])
@@ -178,14 +178,14 @@ struct DownloadQueueMirrorTests {
             let store = try FileJournalJobStore(path: journal)
             let job = try #require(try await store.claimNext(owner: "w", leaseFor: .seconds(30), now: now))
             #expect(job.id == id)
-            guard case let .retry(delay) = RetrySchedule.decide(for: URLError(.networkConnectionLost), job: job, policy: policy,
+            guard case let .retry(delay) = NextAttemptDecision.decide(for: URLError(.networkConnectionLost), job: job, policy: policy,
                                                                 now: now, using: &persisted) else {
                 Issue.record("no retry scheduled"); return
             }
             delays.append(delay)
             let due = now.addingTimeInterval(delay.seconds)
             try await store.scheduleRetry(id: id, owner: "w", at: due, error: JobFailure(message: "cut", isRetryable: true),
-                                          metadata: [RetrySchedule.previousDelayKey: RetrySchedule.metadataValue(for: delay)],
+                                          metadata: [NextAttemptDecision.previousDelayKey: NextAttemptDecision.metadataValue(for: delay)],
                                           now: now)
             await store.close()
             now = due

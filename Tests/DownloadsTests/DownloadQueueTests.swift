@@ -3,7 +3,7 @@ import Foundation
 import JobStores
 import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// DownloadQueue against `FaultyHTTPServer` over loopback: retry waits and lease renewals run on
@@ -54,7 +54,7 @@ struct DownloadQueueTests {
             let body = fixture.serve("f\(index).bin", seed: UInt64(index))
             let id = try await queue.enqueue(url: fixture.server.url(for: "/f\(index).bin"),
                                              destination: fixture.dir.file("f\(index).bin"),
-                                             expectedLength: Int64(body.count), expectedSHA256: SHA256.hex(of: body))
+                                             expectedLength: Int64(body.count), expectedSHA256: SHA256Hasher.hex(of: body))
             expected[id] = body
         }
         try await queue.start()
@@ -67,7 +67,7 @@ struct DownloadQueueTests {
             #expect(contents(of: destination) == Data(body))
             #expect(!exists(RangeResumer.partFileURL(for: destination)) && !exists(RangeResumer.sidecarURL(for: destination)))
             let result = seen.compactMap { if case let .completed(eventID, result) = $0, eventID == id { result } else { nil } }
-            #expect(result.first?.sha256 == SHA256.hex(of: body))
+            #expect(result.first?.sha256 == SHA256Hasher.hex(of: body))
         }
         #expect(seen.maximumConcurrency <= 3)
     }

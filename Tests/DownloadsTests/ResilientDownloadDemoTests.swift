@@ -51,8 +51,8 @@ struct ResilientDownloadDemoTests {
         for (index, body) in bodies.enumerated() { server.serve(body, at: "/u\(index).bin") }
         server.enqueueFaults([.dropAfter(bytes: 120_000)], for: "/u0.bin")
         let urls = (0..<2).map { server.url(for: "/u\($0).bin").absoluteString }
-        let ok = try await Self.run(urls + ["-o", dir.url.path, "--sha256", SHA256.hex(of: bodies[0]),
-                                            "--sha256", SHA256.hex(of: bodies[1])])
+        let ok = try await Self.run(urls + ["-o", dir.url.path, "--sha256", SHA256Hasher.hex(of: bodies[0]),
+                                            "--sha256", SHA256Hasher.hex(of: bodies[1])])
         #expect(ok.status == .exited(0))
         for (index, body) in bodies.enumerated() { #expect(contents(of: dir.file("u\(index).bin")) == Data(body)) }
         #expect(server.requests(for: "/u0.bin").last?.range == RangeResumer.Engine.urlSession.rangeField(from: 120_000))
@@ -68,7 +68,7 @@ struct ResilientDownloadDemoTests {
         let body = seededBytes(6 << 20, seed: 77)
         server.serve(body, at: "/big.bin")
         let run = try await Self.run([server.url(for: "/big.bin").absoluteString, "-o", dir.url.path,
-                                      "--connections", "4", "--sha256", SHA256.hex(of: body)])
+                                      "--connections", "4", "--sha256", SHA256Hasher.hex(of: body)])
         #expect(run.status == .exited(0))
         #expect(contents(of: dir.file("big.bin")) == Data(body))
         let ranges = server.requests(for: "/big.bin").compactMap(\.range)

@@ -91,7 +91,7 @@ struct ResilientDownloadKillTests {
     @Test func killedRunIsResumedByTheSameCommand() async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         fixture.server.enqueueFaults([Self.trickle], for: "/big.bin")
-        let digest = SHA256.hex(of: fixture.body)
+        let digest = SHA256Hasher.hex(of: fixture.body)
         let reported = try await Self.startAndKill(fixture, sha256: digest)
         #expect(!exists(fixture.destination))
         #expect(exists(RangeResumer.partFileURL(for: fixture.destination)))

@@ -2,7 +2,7 @@ import Foundation
 @testable import Downloads
 import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -60,7 +60,7 @@ struct SegmentedDownloadTests {
         fixture.server.setRandomFaults(rate: 0.3, seed: 7, kinds: [
             .dropAfter(bytes: 10_000), .resetAfter(bytes: 20_000), .status(503), .closeWithoutResponse, .wrongContentRange,
         ], for: "/big.bin")
-        let digest = SHA256.hex(of: fixture.body)
+        let digest = SHA256Hasher.hex(of: fixture.body)
         let snapshots = SnapshotLog()
         let result = try await SegmentedDownload(configuration: Self.configuration(), engine: engine)
             .download(from: fixture.url, to: fixture.destination, expectedSHA256: digest, clock: ManualClock()) {

@@ -7,16 +7,6 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh temporary directory, removed when the value goes away.
-final class TemporaryDirectory: Sendable {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appending(path: "dr-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-}
-
 /// Holds `flock` on a path through its own open file description, as another process would.
 final class ForeignLock: Sendable {
     private let fd: Int32

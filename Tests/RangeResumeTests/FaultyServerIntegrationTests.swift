@@ -1,7 +1,7 @@
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Synchronization
 import Testing
 
@@ -45,9 +45,9 @@ struct FaultyServerIntegrationTests {
         fixture.server.enqueueFaults([.dropAfter(bytes: 100_000)], for: "/file.bin")
         let resumer = RangeResumer(engine: engine)
         let result = try await retry(Self.immediateRetries) { _ in
-            try await resumer.download(from: fixture.url, to: fixture.destination, expectedSHA256: SHA256.hex(of: fixture.body))
+            try await resumer.download(from: fixture.url, to: fixture.destination, expectedSHA256: SHA256Hasher.hex(of: fixture.body))
         }
-        #expect(result.sha256 == SHA256.hex(of: fixture.body) && fileData(fixture.destination) == fixture.data)
+        #expect(result.sha256 == SHA256Hasher.hex(of: fixture.body) && fileData(fixture.destination) == fixture.data)
         let sent = fixture.server.requests(for: "/file.bin")
         #expect(sent.count == 2)
         #expect(sent.allSatisfy { $0.headers["Accept-Encoding"] == "identity" })
@@ -107,7 +107,7 @@ struct FaultyServerIntegrationTests {
         let sidecar = ResumeSidecar(url: fixture.url.absoluteString, validator: .etag(fixture.resource.etag),
                                     length: Int64(Self.size), durable: Int64(Self.size), integrityFailures: 0)
         try Data(sidecar.encoded()).write(to: RangeResumer.sidecarURL(for: fixture.destination))
-        let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination, expectedSHA256: SHA256.hex(of: fixture.body))
+        let result = try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination, expectedSHA256: SHA256Hasher.hex(of: fixture.body))
         #expect(result.bytesReceived == 0 && fixture.server.requests(for: "/file.bin").map(\.status) == [416])
         #expect(fileData(fixture.destination) == fixture.data)
     }
@@ -213,7 +213,7 @@ struct FaultyServerIntegrationTests {
     @Test(arguments: Self.engines) func corruptedByteIsAnIntegrityErrorRetriedOnceFromZero(engine: RangeResumer.Engine) async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         fixture.server.enqueueFaults([.corruptByte(atOffset: 12_345)], for: "/file.bin")
-        let digest = SHA256.hex(of: fixture.body)
+        let digest = SHA256Hasher.hex(of: fixture.body)
         let result = try await retry(Self.immediateRetries) { _ in
             try await RangeResumer(engine: engine).download(from: fixture.url, to: fixture.destination, expectedSHA256: digest)
         }

@@ -74,7 +74,7 @@ struct HTTPSRedirectTests {
         let direct = work.file("direct.bin")
         let ok = try await Self.download(secure.url("file.bin"), to: direct, trusting: certificate)
         #expect(ok.status == .exited(0), "\(ok.lines)")
-        #expect(ok.lines.last == "ok \(body.count) \(SHA256.hex(of: body))", "\(ok.lines)")
+        #expect(ok.lines.last == "ok \(body.count) \(SHA256Hasher.hex(of: body))", "\(ok.lines)")
 
         // The redirect to plain http is refused before any request goes there.
         let refused = work.file("refused.bin")

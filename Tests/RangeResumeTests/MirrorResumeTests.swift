@@ -1,7 +1,7 @@
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// `RangeResumer.download(from:mirrors:...)` against two `FaultyHTTPServer`s serving the same
@@ -22,7 +22,7 @@ struct MirrorResumeTests {
         var urlA: URL { a.url(for: "/file.bin") }
         var urlB: URL { b.url(for: "/file.bin") }
         var destination: URL { dir.file("file.bin") }
-        var digest: String { SHA256.hex(of: body) }
+        var digest: String { SHA256Hasher.hex(of: body) }
 
         /// Mirror B serves `bodyB` (default: the same bytes as A).
         init(bodyB: [UInt8]? = nil) throws {

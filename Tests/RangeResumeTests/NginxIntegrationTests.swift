@@ -4,7 +4,7 @@ import FoundationNetworking
 #endif
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// RangeResumer with its URLSession transport against a real peer: Debian's nginx, started on a
@@ -28,7 +28,7 @@ struct NginxIntegrationTests {
             work = try TemporaryDirectory()
             body = randomBytes(NginxIntegrationTests.size, seed: seed)
             data = Data(body)
-            digest = SHA256.hex(of: body)
+            digest = SHA256Hasher.hex(of: body)
             try Data(body).write(to: served.file("file.bin"))
             server = try NginxServer(serving: served.url, gzip: gzip)
         }

@@ -1,7 +1,8 @@
 import Foundation
 @testable import RangeResume
+import ResilienceSupport
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -174,8 +175,8 @@ struct RangeFetcherTests {
 
 /// A value shared with `@Sendable` callbacks.
 final class LockedBox<Value: Sendable>: Sendable {
-    private let lock: ThreadLock<Value>
-    init(_ value: Value) { lock = ThreadLock(value) }
+    private let lock: LockedValue<Value>
+    init(_ value: Value) { lock = LockedValue(value) }
     func get() -> Value { lock.withLock { $0 } }
     func set(_ value: Value) { lock.withLock { $0 = value } }
 }

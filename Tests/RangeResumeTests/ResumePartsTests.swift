@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 @testable import RangeResume
+import ResilienceSupport
 import Synchronization
 import Testing
 
@@ -101,7 +102,7 @@ struct ResumePartsTests {
     }
 
     @Test func httpsToHttpRedirectIsRefused() throws {
-        let refused = ThreadLock<URL?>(nil)
+        let refused = LockedValue<URL?>(nil)
         var answers: [URL?] = []
         for target in ["http://example.test/b", "https://other.test/c", "file:///etc/passwd"] {
             answers.append(SessionDelegate.redirect(from: URL(string: "https://example.test/a")!,
@@ -125,7 +126,7 @@ struct ResumePartsTests {
         request.setValue("Basic x", forHTTPHeaderField: "Proxy-Authorization")
         request.setValue("kept", forHTTPHeaderField: "X-Trace")
         let followed = try #require(SessionDelegate.redirect(from: URL(string: "http://127.0.0.1:8080/a")!, to: request,
-                                                             refused: ThreadLock<URL?>(nil)))
+                                                             refused: LockedValue<URL?>(nil)))
         for field in ["Authorization", "Cookie", "Proxy-Authorization"] {
             #expect((followed.value(forHTTPHeaderField: field) != nil) == keeps, "\(field) to \(target)")
         }

@@ -1,7 +1,7 @@
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Synchronization
 import Testing
 
@@ -30,9 +30,9 @@ struct ResumeStateMachineTests {
         let destination = dir.file("out.bin")
         let transport = ScriptedTransport([origin.full()])
         let result = try await resumer(transport).download(
-            from: url, to: destination, expectedLength: 1000, expectedSHA256: SHA256.hex(of: origin.body).uppercased())
+            from: url, to: destination, expectedLength: 1000, expectedSHA256: SHA256Hasher.hex(of: origin.body).uppercased())
         #expect(fileBytes(destination) == origin.body)
-        #expect(result.sha256 == SHA256.hex(of: origin.body))
+        #expect(result.sha256 == SHA256Hasher.hex(of: origin.body))
         #expect(result.length == 1000 && result.resumedFrom == 0 && result.restarts == 0 && result.bytesReceived == 1000)
         #expect(!FileManager.default.fileExists(atPath: RangeResumer.partFileURL(for: destination).path))
         #expect(!FileManager.default.fileExists(atPath: RangeResumer.sidecarURL(for: destination).path))
@@ -47,7 +47,7 @@ struct ResumeStateMachineTests {
         try await leavePart(destination, cut: 600)
         #expect(!FileManager.default.fileExists(atPath: destination.path))
         let transport = ScriptedTransport([origin.partial(from: 600)])
-        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         #expect(fileBytes(destination) == origin.body)
         #expect(result.resumedFrom == 600 && result.bytesReceived == 400)
         let request = try #require(transport.requests.first)
@@ -120,7 +120,7 @@ struct ResumeStateMachineTests {
         let transport = ScriptedTransport([changed.full()])
         let result = try await resumer(transport).download(from: url, to: destination)
         #expect(fileBytes(destination) == changed.body)
-        #expect(result.restarts == 1 && result.resumedFrom == 0 && result.sha256 == SHA256.hex(of: changed.body))
+        #expect(result.restarts == 1 && result.resumedFrom == 0 && result.sha256 == SHA256Hasher.hex(of: changed.body))
         #expect(transport.requests[0].headers["Range"] == "bytes=600-")
     }
 
@@ -132,9 +132,9 @@ struct ResumeStateMachineTests {
         let sidecar = "rangeresume-sidecar=1\nurl=\(url.absoluteString)\netag=\"v1\"\nlength=1000\ndurable=1000\n"
         _ = FileManager.default.createFile(atPath: RangeResumer.sidecarURL(for: destination).path, contents: Data(sidecar.utf8))
         let transport = ScriptedTransport([.init(status: 416, headers: ["Content-Range": "bytes */1000"], chunks: [Array("nope".utf8)])])
-        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         #expect(fileBytes(destination) == origin.body)
-        #expect(result.bytesReceived == 0 && result.resumedFrom == 1000 && result.sha256 == SHA256.hex(of: origin.body))
+        #expect(result.bytesReceived == 0 && result.resumedFrom == 1000 && result.sha256 == SHA256Hasher.hex(of: origin.body))
         #expect(transport.requests[0].headers["Range"] == "bytes=1000-")
     }
 
@@ -214,14 +214,14 @@ struct ResumeStateMachineTests {
             try await resumer(transport).download(from: url, to: destination, expectedSHA256: wrong)
         }
         #expect(second?.isPermanent == true && second?.retryDecision == .stop)
-        #expect(second?.mismatch == .sha256(expected: wrong, actual: SHA256.hex(of: origin.body)))
+        #expect(second?.mismatch == .sha256(expected: wrong, actual: SHA256Hasher.hex(of: origin.body)))
         // The permanent failure resets the count: a later call gets its one retry again.
         let third = await #expect(throws: IntegrityError.self) {
             try await resumer(transport).download(from: url, to: destination, expectedSHA256: wrong)
         }
         #expect(third?.isPermanent == false)
         // A success clears the count.
-        _ = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+        _ = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         #expect(!FileManager.default.fileExists(atPath: RangeResumer.sidecarURL(for: destination).path))
     }
 
@@ -258,7 +258,7 @@ struct ResumeStateMachineTests {
         try handle.write(contentsOf: Data(repeating: 0xEE, count: 150))
         try handle.close()
         let transport = ScriptedTransport([origin.partial(from: 600)])
-        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+        let result = try await resumer(transport).download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         #expect(transport.requests[0].headers["Range"] == "bytes=600-")
         #expect(result.resumedFrom == 600 && fileBytes(destination) == origin.body)
     }
@@ -328,7 +328,7 @@ struct ResumeStateMachineTests {
         // Zero backoff and Retry-After ignored: no waiting at all, so no clock needs driving.
         let policy = try RetryPolicy(maxAttempts: 5, backoff: .constant(.zero), maxRetryAfter: .zero)
         let result = try await retry(policy) { _ in
-            try await resumer.download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+            try await resumer.download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         }
         #expect(result.resumedFrom == 500 && fileBytes(destination) == origin.body)
         #expect(transport.requests.map { $0.headers["Range"] } == [nil, "bytes=300-", "bytes=300-", "bytes=500-"])

@@ -1,7 +1,7 @@
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// Stall, slow-speed and progress behaviour on a `ManualClock`: no real waiting.
@@ -28,7 +28,7 @@ struct ResumeTimingTests {
         let part = try #require(fileBytes(RangeResumer.partFileURL(for: destination)))
         #expect(Int64(part.count) == sidecar.durable && part == Array(origin.body.prefix(part.count)))
         transport.append([part.isEmpty ? origin.full() : origin.partial(from: part.count)])
-        let done = try await resumer.download(from: url, to: destination, expectedSHA256: SHA256.hex(of: origin.body))
+        let done = try await resumer.download(from: url, to: destination, expectedSHA256: SHA256Hasher.hex(of: origin.body))
         #expect(done.resumedFrom == Int64(part.count) && fileBytes(destination) == origin.body)
     }
 

@@ -93,21 +93,6 @@ extension Array where Element == UInt8 {
     }
 }
 
-/// A fresh temporary directory, removed by `cleanup()`.
-struct TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("rangeresume-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
-
-    func cleanup() { try? FileManager.default.removeItem(at: url) }
-}
-
 /// `count` seeded pseudo-random bytes (eight per generator call, so it is quick in debug builds).
 func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     var generator = SeededRandomNumberGenerator(seed: seed)

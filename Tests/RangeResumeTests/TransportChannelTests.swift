@@ -18,7 +18,7 @@ struct TransportChannelTests {
         for index in 0..<100 {
             let bytes = Self.chunk(index)
             expected += bytes
-            #expect(bytes.withUnsafeBytes { channel.offer(contentsOf: $0) })
+            #expect(channel.offer(contentsOf: Data(bytes)))
         }
         #expect(channel.queuedBytes == 100 * (16 << 10))
         channel.finish()
@@ -42,10 +42,10 @@ struct TransportChannelTests {
         let channel = TransportChannel()
         for index in 0..<5 {
             let bytes = Self.chunk(index, size: 1000)
-            if index.isMultiple(of: 2) { #expect(bytes.withUnsafeBytes { channel.offer(contentsOf: $0) }) }
+            if index.isMultiple(of: 2) { #expect(channel.offer(contentsOf: Data(bytes))) }
             async let event = channel.next()
             // Odd rounds: offered while the consumer may already be parked.
-            if !index.isMultiple(of: 2) { #expect(bytes.withUnsafeBytes { channel.offer(contentsOf: $0) }) }
+            if !index.isMultiple(of: 2) { #expect(channel.offer(contentsOf: Data(bytes))) }
             guard case .body(let got)? = try await event else { Issue.record("expected a body chunk"); return }
             #expect(Array(got) == bytes)
         }
@@ -55,9 +55,9 @@ struct TransportChannelTests {
 
     @Test func anEventAfterCoalescedBytesStaysBehindThem() async throws {
         let channel = TransportChannel()
-        Self.chunk(1, size: 10).withUnsafeBytes { _ = channel.offer(contentsOf: $0) }
+        channel.offer(contentsOf: Data(Self.chunk(1, size: 10)))
         channel.offer(.body(Data(Self.chunk(2, size: 20))))
-        Self.chunk(3, size: 30).withUnsafeBytes { _ = channel.offer(contentsOf: $0) }
+        channel.offer(contentsOf: Data(Self.chunk(3, size: 30)))
         channel.finish()
         var sizes: [Int] = []
         while let event = try await channel.next() {
@@ -72,7 +72,7 @@ struct TransportChannelTests {
         channel.whenDrained(to: 0) { ran.withLock { $0 += 1 } }          // already drained: runs now
         #expect(ran.withLock { $0 } == 1)
         for index in 0..<3 {                                             // 3 MiB, in three 1 MiB chunks
-            Self.chunk(index, size: 1 << 20).withUnsafeBytes { _ = channel.offer(contentsOf: $0) }
+            channel.offer(contentsOf: Data(Self.chunk(index, size: 1 << 20)))
         }
         channel.whenDrained(to: 1 << 20) { ran.withLock { $0 += 1 } }
         _ = try await channel.next()
@@ -86,11 +86,11 @@ struct TransportChannelTests {
     @Test func cancelDropsCoalescedBytesAndThePendingDrainAction() async throws {
         let channel = TransportChannel()
         let ran = Mutex(false)
-        Self.chunk(1, size: 5000).withUnsafeBytes { _ = channel.offer(contentsOf: $0) }
+        channel.offer(contentsOf: Data(Self.chunk(1, size: 5000)))
         channel.whenDrained(to: 0) { ran.withLock { $0 = true } }
         channel.cancel(CancellationError())
         #expect(channel.queuedBytes == 0)
-        #expect(!Self.chunk(2, size: 10).withUnsafeBytes { channel.offer(contentsOf: $0) })
+        #expect(!channel.offer(contentsOf: Data(Self.chunk(2, size: 10))))
         await #expect(throws: CancellationError.self) { try await channel.next() }
         #expect(!ran.withLock { $0 })
     }

@@ -9,7 +9,7 @@
 import Downloads
 import Foundation
 import JobStores
-import Retry
+import ResilienceRetry
 
 /// Writes one line to stdout, unbuffered, so the parent sees it at once.
 func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

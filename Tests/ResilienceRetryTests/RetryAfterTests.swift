@@ -1,6 +1,6 @@
 import Foundation
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// 1994-11-06 08:49:37 UTC, the example date of RFC 9110 §5.6.7.

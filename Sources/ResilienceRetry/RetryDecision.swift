@@ -12,8 +12,8 @@ public enum RetryDecision: Sendable, Hashable {
 /// An error that knows whether it is worth retrying.
 ///
 /// The default ``RetryClassifier`` asks errors that conform before any other rule, so modules
-/// built on `Retry` (and your own code) can mark their errors transient or permanent without a
-/// custom classifier.
+/// built on `ResilienceRetry` (and your own code) can mark their errors transient or permanent
+/// without a custom classifier.
 public protocol RetryClassifiable: Error {
     /// The decision for this error. Return ``RetryDecision/stop`` for permanent failures.
     var retryDecision: RetryDecision { get }

@@ -2,8 +2,8 @@
 import ResilienceTesting
 import Testing
 
-@Suite("SHA256")
-struct SHA256Tests {
+@Suite("SHA256Hasher")
+struct SHA256HasherTests {
     // FIPS 180-4 / NIST CSRC example vectors.
     @Test(arguments: [
         ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
@@ -14,19 +14,19 @@ struct SHA256Tests {
          "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"),
     ])
     func nistVectors(message: String, digest: String) {
-        #expect(SHA256.hex(of: Array(message.utf8)) == digest)
-        var hasher = SHA256()
+        #expect(SHA256Hasher.hex(of: Array(message.utf8)) == digest)
+        var hasher = SHA256Hasher()
         hasher.update(message)
         #expect(hasher.finalizeHex() == digest)
         // The portable Swift rounds, forced even on a CPU with SHA instructions.
-        var portable = SHA256(portable: true)
-        #expect(!portable.isHardwareAccelerated)
+        var portable = SHA256Hasher(portable: true)
+        #expect(!portable.usesSHAInstructions)
         portable.update(message)
         #expect(portable.finalizeHex() == digest)
     }
 
     @Test func oneMillionAPortable() {
-        var hasher = SHA256(portable: true)
+        var hasher = SHA256Hasher(portable: true)
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
         for _ in 0..<1000 { hasher.update(chunk) }
         #expect(hasher.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
@@ -35,13 +35,13 @@ struct SHA256Tests {
     /// The default hasher uses the CPU's SHA instructions where present; it must agree with the
     /// portable rounds on random messages of many lengths, fed in uneven pieces.
     @Test func hardwareAgreesWithPortable() {
-        print("SHA256: hardware SHA instructions \(SHA256.hardwareAvailable ? "present, compared with the portable path" : "absent, both paths portable")")
-        #expect(SHA256().isHardwareAccelerated == SHA256.hardwareAvailable)
+        print("SHA256Hasher: hardware SHA instructions \(SHA256Hasher.usesSHAInstructions ? "present, compared with the portable path" : "absent, both paths portable")")
+        #expect(SHA256Hasher().usesSHAInstructions == SHA256Hasher.usesSHAInstructions)
         var random = SeededRandomNumberGenerator(seed: 11)
         for round in 0..<40 {
             let length = Int.random(in: 0...70_000, using: &random)
             let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
-            var fast = SHA256(), portable = SHA256(portable: true)
+            var fast = SHA256Hasher(), portable = SHA256Hasher(portable: true)
             var offset = 0
             while offset < length {
                 let piece = Int.random(in: 0...min(9_000, length - offset), using: &random)
@@ -53,24 +53,24 @@ struct SHA256Tests {
     }
 
     @Test func oneMillionA() {
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
         for _ in 0..<1000 { hasher.update(chunk) }
         #expect(hasher.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     @Test func digestIs32Bytes() {
-        var hasher = SHA256()
-        #expect(hasher.finalize().count == SHA256.byteCount)
+        var hasher = SHA256Hasher()
+        #expect(hasher.finalize().count == SHA256Hasher.byteCount)
     }
 
     /// Padding boundaries: 55, 56, 63, 64 and 65 bytes need one or two final blocks.
     @Test func paddingBoundariesMatchIncrementalByteAtATime() {
         for length in [55, 56, 57, 63, 64, 65, 119, 120, 128] {
             let message = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-            var bytewise = SHA256()
+            var bytewise = SHA256Hasher()
             for byte in message { bytewise.update([byte]) }
-            #expect(bytewise.finalizeHex() == SHA256.hex(of: message), "length \(length)")
+            #expect(bytewise.finalizeHex() == SHA256Hasher.hex(of: message), "length \(length)")
         }
     }
 
@@ -79,8 +79,8 @@ struct SHA256Tests {
         for round in 0..<50 {
             let length = Int.random(in: 0...3000, using: &random)
             let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let expected = SHA256.hex(of: message)
-            var hasher = SHA256()
+            let expected = SHA256Hasher.hex(of: message)
+            var hasher = SHA256Hasher()
             var offset = 0
             while offset < length {
                 let piece = Int.random(in: 0...min(200, length - offset), using: &random)
@@ -92,12 +92,12 @@ struct SHA256Tests {
     }
 
     @Test func copyForksTheComputation() {
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         hasher.update("ab")
         var fork = hasher
         hasher.update("c")
         fork.update("d")
-        #expect(hasher.finalizeHex() == SHA256.hex(of: Array("abc".utf8)))
-        #expect(fork.finalizeHex() == SHA256.hex(of: Array("abd".utf8)))
+        #expect(hasher.finalizeHex() == SHA256Hasher.hex(of: Array("abc".utf8)))
+        #expect(fork.finalizeHex() == SHA256Hasher.hex(of: Array("abd".utf8)))
     }
 }

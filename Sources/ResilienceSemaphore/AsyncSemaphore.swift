@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Synchronization
 
 /// A counting semaphore for Swift concurrency: at most ``capacity`` permits are out at any time,
@@ -57,21 +58,12 @@ public final class AsyncSemaphore: Sendable {
     private static let closedFlag = 1 << 61
     private static let countMask = closedFlag - 1
 
-    /// The waiter queue and everything else the slow paths need, behind one lock.
-    private let state: Mutex<State>
+    /// The waiter queue and everything else the slow paths need, behind one lock (a
+    /// ThreadSanitizer-visible `Mutex`: see `LockedValue` in the internal `ResilienceSupport`).
+    private let state: LockedValue<State>
 
-    /// The source of waiter and watcher ids (never reused).
+    /// The source of waiter ids (never reused).
     private let nextID = Atomic<UInt64>(0)
-
-    /// A word touched only inside the lock, so that ThreadSanitizer sees the lock's ordering.
-    ///
-    /// On Linux, `Synchronization.Mutex` hands a contended lock over inside the kernel (a
-    /// priority-inheritance futex), which ThreadSanitizer cannot observe: it then reports false
-    /// races between consecutive critical sections. Each critical section starts with an acquire
-    /// load and ends with a release store of this word, which states to the sanitizer the ordering
-    /// the lock already guarantees. On x86-64 both compile to plain moves (no fence, no locked
-    /// instruction): they cost nothing measurable.
-    private let lockEdge = Atomic<Int>(0)
 
     /// Creates a semaphore with `permits` permits, all free.
     ///
@@ -82,7 +74,7 @@ public final class AsyncSemaphore: Sendable {
                      "AsyncSemaphore(permits:) needs between 1 and 2^60 permits, got \(permits)")
         self.capacity = permits
         self.word = Atomic(permits)
-        self.state = Mutex(State())
+        self.state = LockedValue(State())
     }
 
     // MARK: Introspection
@@ -90,14 +82,14 @@ public final class AsyncSemaphore: Sendable {
     /// The permits free right now. Instantly stale when other tasks use the semaphore; for tests
     /// and dashboards, never for deciding whether to acquire (use ``tryAcquire(permits:)``).
     public var availablePermits: Int {
-        locked { state in
+        state.withLock { state in
             state.queuedCount > 0 ? state.available : word.load(ordering: .acquiring) & Self.countMask
         }
     }
 
     /// The number of tasks suspended in an acquire right now. Instantly stale, like
     /// ``availablePermits``; to wait for a count in a test, use ``waiters(atLeast:)``.
-    public var waitingCount: Int { locked { $0.queuedCount } }
+    public var waitingCount: Int { state.withLock { $0.queuedCount } }
 
     /// Whether ``close()`` was called.
     public var isClosed: Bool { word.load(ordering: .acquiring) & Self.closedFlag != 0 }
@@ -214,7 +206,7 @@ public final class AsyncSemaphore: Sendable {
             current = original
         }
         // Slow path: hand the permits to the waiters at the head, under the lock.
-        let granted: [Continuation]? = locked { state in
+        let granted: [Continuation]? = state.withLock { state in
             if state.queuedCount > 0 {
                 checkRelease(permits, free: state.available)
                 state.available += permits
@@ -281,7 +273,7 @@ public final class AsyncSemaphore: Sendable {
     ///
     /// Holders keep their permits and may still release them. Calling it again does nothing.
     public func close() {
-        let (waiters, watchers) = locked { state in
+        let (waiters, watchers) = state.withLock { state in
             // Keep the free count, now next to the closed flag, and stop the fast paths.
             var current = word.load(ordering: .acquiring)
             while current & Self.closedFlag == 0 {
@@ -294,9 +286,8 @@ public final class AsyncSemaphore: Sendable {
             state.available = 0
             state.isClosed = true
             let waiters = state.waiters.values.compactMap(\.continuation)
-            let watchers = state.watchers.values.map(\.continuation)
+            let watchers = state.countWatchers.removeAll()
             state.waiters = [:]
-            state.watchers = [:]
             state.queue = []
             state.queueHead = 0
             state.queuedCount = 0
@@ -314,33 +305,10 @@ public final class AsyncSemaphore: Sendable {
     /// order they arrived) and a ``release(permits:)`` will reach them. Returns early, without the
     /// count being reached, if the waiting task is cancelled or the semaphore is closed.
     public func waiters(atLeast count: Int) async {
-        let id = makeID()
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                let ready: Bool = locked { state in
-                    if Task.isCancelled || state.isClosed || state.queuedCount >= count { return true }
-                    state.watchers[id] = Watcher(count: count, continuation: continuation)
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let watcher = locked { $0.watchers.removeValue(forKey: id) }
-            watcher?.continuation.resume()
-        }
+        await state.waitForCount(atLeast: count)
     }
 
     // MARK: Waiting (private)
-
-    /// Runs `body` on the state, under the lock (see ``lockEdge`` for the two atomic accesses).
-    @inline(__always)
-    private func locked<R: Sendable>(_ body: (inout State) -> R) -> R {
-        state.withLock { state in
-            _ = lockEdge.load(ordering: .acquiring)
-            defer { lockEdge.store(0, ordering: .releasing) }
-            return body(&state)
-        }
-    }
 
     /// The slow path of ``acquire(permits:)``: the permits were not free at once.
     @usableFromInline
@@ -361,7 +329,7 @@ public final class AsyncSemaphore: Sendable {
         try validate(permits)
         let expired = deadline <= clock.now
         let id: UInt64
-        switch locked({ attempt(&$0, permits, expired: expired) }) {
+        switch state.withLock({ attempt(&$0, permits, expired: expired) }) {
         case .acquired: return
         case .failed(let error): throw error
         case .wait(let reserved): id = reserved
@@ -387,7 +355,7 @@ public final class AsyncSemaphore: Sendable {
     private func suspend(id: UInt64, permits: Int, reserved: Bool) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: Continuation) in
-                let outcome = locked { state in
+                let outcome = state.withLock { state in
                     enqueue(&state, id: id, permits: permits, reserved: reserved, continuation: continuation)
                 }
                 switch outcome {
@@ -413,7 +381,7 @@ public final class AsyncSemaphore: Sendable {
     /// not suspended yet, a timeout is recorded for it to find; a cancellation needs no record
     /// since ``enqueue(_:id:permits:reserved:continuation:)`` checks `Task.isCancelled` under the lock.
     private func withdraw(_ id: UInt64, because reason: Reason) {
-        let (withdrawn, granted) = locked { state in
+        let (withdrawn, granted) = state.withLock { state in
             let result = state.withdraw(id, timedOut: reason == .timedOut)
             publishIfDrained(&state)
             return result
@@ -486,7 +454,7 @@ public final class AsyncSemaphore: Sendable {
         state.waiters[id] = Waiter(permits: permits, continuation: continuation)
         state.queue.append(id)
         state.queuedCount += 1
-        return .queued(state.watchers.isEmpty ? [] : state.satisfiedWatchers())
+        return .queued(state.satisfiedWatchers())
     }
 
     /// After the last waiter left: moves the free count back into the word, clearing
@@ -510,11 +478,6 @@ public final class AsyncSemaphore: Sendable {
         var timedOut = false
     }
 
-    private struct Watcher {
-        let count: Int
-        let continuation: UnsafeContinuation<Void, Never>
-    }
-
     private enum Attempt {
         case acquired
         case failed(AsyncSemaphoreError)
@@ -522,7 +485,7 @@ public final class AsyncSemaphore: Sendable {
     }
 
     private enum Enqueued {
-        case queued([UnsafeContinuation<Void, Never>])
+        case queued([CheckedContinuation<Void, Never>])
         case acquired
         case failed(any Error)
     }
@@ -532,7 +495,7 @@ public final class AsyncSemaphore: Sendable {
     /// Every continuation is stored in exactly one `Waiter` and is resumed only by the code that
     /// removes that waiter from `waiters` under the lock, so each is resumed exactly once; that is
     /// why `UnsafeContinuation` is enough.
-    private struct State {
+    private struct State: CountWatched {
         /// The free permits while `queuedCount > 0` (the word then holds only ``waitingFlag``).
         var available = 0
         var isClosed = false
@@ -544,7 +507,10 @@ public final class AsyncSemaphore: Sendable {
         var queueHead = 0
         /// The number of suspended waiters (the live entries of `queue`).
         var queuedCount = 0
-        var watchers: [UInt64: Watcher] = [:]
+        /// The tasks in ``AsyncSemaphore/waiters(atLeast:)``, waiting for `queuedCount`.
+        var countWatchers = CountWatchers()
+        var watchedCount: Int { queuedCount }
+        var releasesWatchers: Bool { isClosed }
 
 
         /// Hands free permits to the waiters at the head, in order, while the head's request fits.
@@ -605,13 +571,6 @@ public final class AsyncSemaphore: Sendable {
                 queue.removeFirst(queueHead)
                 queueHead = 0
             }
-        }
-
-        /// Removes and returns the watchers satisfied by the current number of waiters.
-        mutating func satisfiedWatchers() -> [UnsafeContinuation<Void, Never>] {
-            let ready = watchers.filter { $0.value.count <= queuedCount }
-            for id in ready.keys { watchers[id] = nil }
-            return ready.sorted { $0.key < $1.key }.map(\.value.continuation)
         }
     }
 }

@@ -1,5 +1,5 @@
 import ResilienceTesting
-import Semaphore
+import ResilienceSemaphore
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Synchronization
 import Testing
 

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Retry
+import ResilienceRetry
 import Testing
 
 private struct UnknownError: Error {}

@@ -7,11 +7,11 @@ import CSHA256
 /// string. A value type: copying a hasher forks the computation.
 ///
 /// ```swift
-/// var hasher = SHA256()
+/// var hasher = SHA256Hasher()
 /// hasher.update(Array("ab".utf8))
 /// hasher.update(Array("c".utf8))
 /// hasher.finalizeHex()   // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-/// SHA256.hex(of: Array("abc".utf8))   // the same, in one call
+/// SHA256Hasher.hex(of: Array("abc".utf8))   // the same, in one call
 /// ```
 ///
 /// The compression function reads whole 64-byte blocks straight from the caller's buffer
@@ -22,7 +22,7 @@ import CSHA256
 /// round constants inlined. Both give identical digests; both are tested against the FIPS 180-4 /
 /// NIST example vectors, and the throughput is measured against `sha256sum` and
 /// `openssl dgst -sha256` in `Benchmarks/RangeResumeBenchmarks.swift`.
-public struct SHA256: Sendable {
+public struct SHA256Hasher: Sendable {
     private var h0: UInt32 = 0x6a09e667, h1: UInt32 = 0xbb67ae85, h2: UInt32 = 0x3c6ef372
     private var h3: UInt32 = 0xa54ff53a, h4: UInt32 = 0x510e527f, h5: UInt32 = 0x9b05688c
     private var h6: UInt32 = 0x1f83d9ab, h7: UInt32 = 0x5be0cd19
@@ -30,12 +30,9 @@ public struct SHA256: Sendable {
     private var pending: [UInt8] = []
     /// Message length so far, in bytes.
     private var length: UInt64 = 0
-    /// Whether blocks go to the CPU's SHA instructions (`CSHA256`) rather than the Swift rounds.
-    private let usesHardware: Bool
-
-    /// Whether this CPU has SHA-256 instructions that the hasher uses (checked once, by `cpuid` /
-    /// the hwcaps).
-    static let hardwareAvailable = csha256_hardware_available() != 0
+    /// Whether this hasher's blocks go to the CPU's SHA instructions (`CSHA256`) rather than the
+    /// Swift rounds.
+    let usesSHAInstructions: Bool
 
     /// The digest size in bytes (32).
     public static let byteCount = 32
@@ -48,17 +45,14 @@ public struct SHA256: Sendable {
     /// A hasher that uses the portable Swift rounds when `portable` is `true`, even on a CPU with
     /// SHA instructions (so tests cover both implementations).
     init(portable: Bool) {
-        usesHardware = !portable && Self.hardwareAvailable
+        usesSHAInstructions = !portable && Self.usesSHAInstructions
         pending.reserveCapacity(64)
     }
 
-    /// Whether this hasher runs on the CPU's SHA instructions.
-    var isHardwareAccelerated: Bool { usesHardware }
-
     /// Whether hashers in this process use the CPU's SHA-256 instructions (x86-64 SHA extensions
-    /// or ARMv8 SHA2, detected once at run time) instead of the portable Swift rounds. The digest
-    /// is the same either way; only the speed differs.
-    public static var usesHardwareInstructions: Bool { hardwareAvailable }
+    /// or ARMv8 SHA2, detected once at run time by `cpuid` / the hwcaps) instead of the portable
+    /// Swift rounds. The digest is the same either way; only the speed differs.
+    public static let usesSHAInstructions = csha256_sha_instructions_available() != 0
 
     /// Appends `bytes` to the message.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
@@ -123,7 +117,7 @@ public struct SHA256: Sendable {
 
     /// The lowercase hex SHA-256 of `bytes`, in one call.
     public static func hex(of bytes: [UInt8]) -> String {
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         hasher.update(bytes)
         return hasher.finalizeHex()
     }
@@ -162,7 +156,7 @@ public struct SHA256: Sendable {
 
     /// Runs the compression function over `blocks` consecutive 64-byte blocks at `pointer`.
     private mutating func compress(_ pointer: UnsafeRawPointer, blocks: Int) {
-        if usesHardware {
+        if usesSHAInstructions {
             var state = (h0, h1, h2, h3, h4, h5, h6, h7)
             withUnsafeMutableBytes(of: &state) { words in
                 csha256_compress(words.baseAddress!.assumingMemoryBound(to: UInt32.self),

@@ -1,19 +1,21 @@
 import Foundation
 import JobStores
-import Retry
+import ResilienceRetry
 
-/// The persisted counterpart of `retry`'s loop decision: given the error of a job's attempt,
-/// either the wall time of its next attempt or the reason to give up.
+/// When a persisted job's next attempt happens, if at all: the persisted counterpart of `retry`'s
+/// loop decision. Given the error of a job's attempt, either the delay before its next attempt or
+/// the reason to give up.
 ///
 /// `retry` keeps its attempt count and elapsed time in memory; a ``DownloadQueue`` keeps them in
-/// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same ``Retry/RetryPolicy``
-/// parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`, budget) one attempt at a time.
+/// the ``JobStores/JobStore`` (attempts, `createdAt`), so it asks the same
+/// ``ResilienceRetry/RetryPolicy`` parts (classifier, backoff, `maxRetryAfter`, `maxElapsed`,
+/// budget) one attempt at a time.
 ///
 /// Decorrelated jitter needs the previous delay: the queue stores each chosen delay in the job's
 /// metadata under ``previousDelayKey`` (whole nanoseconds, decimal) together with the retry, and
 /// passes it back here, so a job's persisted schedule equals `retry`'s in-memory one for the same
 /// generator — including after a restart.
-enum RetrySchedule: Sendable, Equatable {
+enum NextAttemptDecision: Sendable, Equatable {
     /// Retry after `delay` (from the policy's backoff or the server's `Retry-After`).
     case retry(after: Duration)
     /// Give up; `isRetryable` says whether the error itself was transient (then attempts or the
@@ -40,7 +42,7 @@ enum RetrySchedule: Sendable, Equatable {
     static func decide(
         for error: any Error, job: DownloadJob, policy: RetryPolicy, now: Date,
         using generator: inout some RandomNumberGenerator
-    ) -> RetrySchedule {
+    ) -> NextAttemptDecision {
         let delay: Duration
         switch policy.classifier.classify(error, now: now) {
         case .stop:
@@ -57,19 +59,5 @@ enum RetrySchedule: Sendable, Equatable {
         }
         if let budget = policy.budget, !budget.tryWithdraw() { return .giveUp(isRetryable: true) }
         return .retry(after: delay)
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-
-    /// `interval` seconds rounded to the nearest microsecond (wall-clock `Date` arithmetic is
-    /// only that precise), never negative.
-    static func rounded(seconds interval: TimeInterval) -> Duration {
-        guard interval > 0 else { return .zero }
-        return .microseconds(Int64((interval * 1e6).rounded()))
     }
 }

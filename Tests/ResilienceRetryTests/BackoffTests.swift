@@ -1,5 +1,5 @@
 import ResilienceTesting
-import Retry
+import ResilienceRetry
 import Testing
 
 /// A generator that returns a fixed script of values, so jitter draws are known exactly.
