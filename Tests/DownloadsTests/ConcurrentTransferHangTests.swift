@@ -15,30 +15,46 @@ import Testing
        .enabled(if: NginxServer.skipReason == nil, "skipped: nginx is not installed (apt-get install nginx-light; .ci/run does this)"),
        .timeLimit(.minutes(10)))
 struct ConcurrentTransferHangTests {
-    static let size = 48 << 20
+    /// 48 MiB (three URLSession windows); 24 MiB under ThreadSanitizer, whose instrumented
+    /// children are several times slower (still two windows each).
+    static let size = Sanitizers.isThreadSanitizerActive ? 24 << 20 : 48 << 20
     static let timeLimit = Duration.seconds(ProcessInfo.processInfo.environment["HANG_TEST_TIME_LIMIT"].flatMap(Int.init) ?? 60)
 
-    /// Random 48 MiB files `file-<i>.bin` (seed 2200 + i) served by an unthrottled nginx, with a
-    /// `SHA256SUMS` list beside the work directory.
+    /// Files of ``size`` bytes `file-<i>.bin` (``tiledBytes(_:seed:)``, seed 2200 + i) served by
+    /// an unthrottled nginx, with a `SHA256SUMS` list beside the work directory. Made on a plain
+    /// thread (``make(files:)``): hundreds of MiB made and hashed on a cooperative thread starved
+    /// every other test of the pool for over a minute under ThreadSanitizer.
     final class Fixture {
         let served: ScratchDirectory
         let work: ScratchDirectory
         let server: NginxServer
         let digests: [String]
 
-        init(files: Int) throws {
-            served = try ScratchDirectory()
-            work = try ScratchDirectory()
-            var digests: [String] = []
-            for index in 0..<files {
-                let body = seededBytes(ConcurrentTransferHangTests.size, seed: 2200 + UInt64(index))
-                digests.append(SHA256Hasher.hex(of: body))
-                try Data(body).write(to: served.file("file-\(index).bin"))
-            }
+        private init(served: ScratchDirectory, digests: [String]) throws {
+            self.served = served
             self.digests = digests
+            work = try ScratchDirectory()
             let sums = digests.enumerated().map { "\($0.element)  file-\($0.offset).bin\n" }.joined()
             try Data(sums.utf8).write(to: work.file("SHA256SUMS"))
             server = try NginxServer(serving: served.url)
+        }
+
+        /// Writes the files (and hashes them) on a thread of its own, then starts nginx.
+        static func make(files: Int) async throws -> Fixture {
+            let served = try ScratchDirectory()
+            let directory = served.url
+            let digests: [String] = try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result {
+                        try (0..<files).map { index in
+                            let body = tiledBytes(ConcurrentTransferHangTests.size, seed: 2200 + UInt64(index))
+                            try Data(body).write(to: directory.appendingPathComponent("file-\(index).bin"))
+                            return SHA256Hasher.hex(of: body)
+                        }
+                    })
+                }
+            }
+            return try Fixture(served: served, digests: digests)
         }
 
         deinit {
@@ -88,13 +104,13 @@ struct ConcurrentTransferHangTests {
     }
 
     @Test func fourConcurrent48MiBDownloadsThroughDownloadQueue() async throws {
-        let fixture = try Fixture(files: 4)
+        let fixture = try await Fixture.make(files: 4)
         _ = try await Self.runChild(["queue", fixture.server.url("").absoluteString, fixture.work.url.path, "\(Self.size)"],
                                     "queue 4×48 MiB")
     }
 
     @Test(arguments: [4, 8]) func segmentedDownloadOf48MiB(connections: Int) async throws {
-        let fixture = try Fixture(files: 1)
+        let fixture = try await Fixture.make(files: 1)
         _ = try await Self.runChild(["segmented", fixture.server.url("file-0.bin").absoluteString,
                                      fixture.work.file("out.bin").path, "\(connections)", fixture.digests[0]],
                                     "segmented 48 MiB, \(connections) connections")
@@ -103,7 +119,7 @@ struct ConcurrentTransferHangTests {
     /// The issue's throughput target: four transfers at once move at least as many bytes per
     /// second, together, as one alone (with 10 % for the noise of a shared 2-core machine).
     @Test func fourConcurrentAreAtLeastAsFastAsOneAlone() async throws {
-        let fixture = try Fixture(files: 4)
+        let fixture = try await Fixture.make(files: 4)
         let single = try await Self.runChild(["single", fixture.server.url("file-0.bin").absoluteString,
                                               fixture.work.file("single.bin").path, fixture.digests[0]],
                                              "single 48 MiB")
@@ -116,4 +132,27 @@ struct ConcurrentTransferHangTests {
         print("throughput: one alone \(alone) MB/s, four concurrent \(together) MB/s in sum (\(String(format: "%.2f", together / alone))×)")
         #expect(together >= alone * 0.9, "four concurrent \(together) MB/s in sum, one alone \(alone) MB/s")
     }
+}
+
+/// `count` bytes made of one seeded 1 MiB block repeated, each copy stamped with its index in its
+/// first 8 bytes: every MiB differs (a misplaced range shows in the digest), and it costs a
+/// memcpy per MiB instead of a generator call per 8 bytes (which took minutes for 192 MiB under
+/// ThreadSanitizer).
+func tiledBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    let block = seededBytes(min(count, 1 << 20), seed: seed)
+    var bytes = [UInt8](repeating: 0, count: count)
+    bytes.withUnsafeMutableBytes { buffer in
+        var offset = 0
+        var index: UInt64 = 0
+        while offset < count {
+            let take = min(block.count, count - offset)
+            block.withUnsafeBytes { buffer.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: take) }
+            withUnsafeBytes(of: index.littleEndian) { stamp in
+                buffer.baseAddress!.advanced(by: offset).copyMemory(from: stamp.baseAddress!, byteCount: min(8, take))
+            }
+            offset += take
+            index += 1
+        }
+    }
+    return bytes
 }

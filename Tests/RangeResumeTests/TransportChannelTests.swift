@@ -38,7 +38,7 @@ struct TransportChannelTests {
 
     /// Bytes never wait in the open buffer for more to come: a consumer gets them without an end
     /// of stream (a stuck chunk would hang here, hence the time limit).
-    @Test(.timeLimit(.minutes(1))) func aLoneChunkReachesTheConsumerWithoutWaitingForMore() async throws {
+    @Test(.timeLimit(.minutes(3))) func aLoneChunkReachesTheConsumerWithoutWaitingForMore() async throws {
         let channel = TransportChannel()
         for index in 0..<5 {
             let bytes = Self.chunk(index, size: 1000)
