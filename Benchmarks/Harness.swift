@@ -16,6 +16,7 @@ let allBenchmarks: [Benchmark] = [
     Benchmark(name: "rangeresume", run: RangeResumeBenchmarks.run),
     Benchmark(name: "downloadqueue", run: DownloadQueueBenchmarks.run),
     Benchmark(name: "segmented", run: SegmentedDownloadBenchmarks.run),
+    Benchmark(name: "concurrent", run: ConcurrentDownloadBenchmarks.run),
 ]
 
 /// Prints one figure. `peer` is a measurement of the peer taken in the same run.

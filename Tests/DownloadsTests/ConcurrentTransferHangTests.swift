@@ -116,22 +116,8 @@ struct ConcurrentTransferHangTests {
                                     "segmented 48 MiB, \(connections) connections")
     }
 
-    /// The issue's throughput target: four transfers at once move at least as many bytes per
-    /// second, together, as one alone (with 10 % for the noise of a shared 2-core machine).
-    @Test func fourConcurrentAreAtLeastAsFastAsOneAlone() async throws {
-        let fixture = try await Fixture.make(files: 4)
-        let single = try await Self.runChild(["single", fixture.server.url("file-0.bin").absoluteString,
-                                              fixture.work.file("single.bin").path, fixture.digests[0]],
-                                             "single 48 MiB")
-        let queue = try await Self.runChild(["queue", fixture.server.url("").absoluteString, fixture.work.url.path, "\(Self.size)"],
-                                            "queue 4×48 MiB (throughput)")
-        guard let alone = single.megabytesPerSecond, let together = queue.megabytesPerSecond else {
-            Issue.record("no throughput to compare: single \(single.megabytesPerSecond.map { "\($0)" } ?? "none"), 4 concurrent \(queue.megabytesPerSecond.map { "\($0)" } ?? "none")")
-            return
-        }
-        print("throughput: one alone \(alone) MB/s, four concurrent \(together) MB/s in sum (\(String(format: "%.2f", together / alone))×)")
-        #expect(together >= alone * 0.9, "four concurrent \(together) MB/s in sum, one alone \(alone) MB/s")
-    }
+    // The issue's throughput target (four at once ≥ one alone) is a benchmark figure, not a timed
+    // test: `swift run -c release resilience-benchmarks concurrent`.
 }
 
 /// `count` bytes made of one seeded 1 MiB block repeated, each copy stamped with its index in its
