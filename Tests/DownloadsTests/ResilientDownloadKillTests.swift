@@ -9,15 +9,16 @@ import Testing
 /// output shows bytes past a checkpoint — no sleeps.
 @Suite("resilient-download kill and re-run", .timeLimit(.minutes(3)))
 struct ResilientDownloadKillTests {
-    /// 16 s at the trickle rate: a loaded machine (ThreadSanitizer) can be seconds late reading
-    /// the progress line without the child finishing before the kill.
+    /// 64 s at the trickle rate, the kill due after 8: a loaded machine can be most of a minute
+    /// late reading the progress line without the child finishing before the kill (at 1 MiB/s,
+    /// 13 s of slack, a full ThreadSanitizer run once read it too late).
     static let size = 16 << 20
     static let mebibyte = 1 << 20
-    /// The first response trickles at 1 MiB/s, so the kill lands mid-body.
-    static let trickle = HTTPFault.trickle(bytesPerSecond: 1 << 20)
+    /// The first response trickles at 256 KiB/s, so the kill lands mid-body.
+    static let trickle = HTTPFault.trickle(bytesPerSecond: 256 << 10)
     /// Kill once the child reported this many bytes: with `--checkpoint-mib 1` and 1 MiB write
-    /// batches, a reported position ≥ 3 MiB means a checkpoint at ≥ 3 MiB is durable.
-    static let killAfter = 3 << 20
+    /// batches, a reported position ≥ 2 MiB means a checkpoint at ≥ 2 MiB is durable.
+    static let killAfter = 2 << 20
 
     struct Fixture {
         let server: FaultyHTTPServer

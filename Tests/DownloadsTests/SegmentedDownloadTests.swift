@@ -108,10 +108,10 @@ struct SegmentedDownloadTests {
 
     @Test func sigkillMidDownloadThenRestartFetchesOnlyMissingBytes() async throws {
         let fixture = try Fixture()
-        // Segment requests trickle (about 5 kB/s each: 52 s per segment) so the kill lands
-        // mid-download even when this test reads the child's lines late (at 10 kB/s, 26 s per
-        // segment, a ThreadSanitizer run under load once read them too late).
-        fixture.server.enqueueFaults([Self.noFault] + Array(repeating: .trickle(bytesPerSecond: 5_000), count: 4),
+        // Segment requests trickle (2 kB/s each: 131 s per segment, the kill due after about 20)
+        // so the kill lands mid-download even when this test reads the child's lines late (at
+        // 5 kB/s a run on a loaded machine read them more than 44 s late).
+        fixture.server.enqueueFaults([Self.noFault] + Array(repeating: .trickle(bytesPerSecond: 2_000), count: 4),
                                      for: "/big.bin")
         let child = try ChildProcess(executable: ChildProcess.siblingExecutable(named: "SegmentedDownloadChild"),
                                      arguments: [fixture.url.absoluteString, fixture.destination.path])
