@@ -32,7 +32,7 @@ import Darwin
 /// let fetcher = RangeFetcher()
 /// let probe = try await fetcher.probe(url)
 /// try await fetcher.fetch(from: url, bytes: 0...(1 << 20) - 1, totalLength: probe.totalLength!,
-///                         validator: probe.validator, into: fd) { durable in save(durable) }
+///                         validator: probe.validator, into: fd, onDurable: { durable in save(durable) })
 /// ```
 public struct RangeFetcher: Sendable {
     /// The settings of every request (see ``RangeResumer/Configuration``; `maxBytes`,
