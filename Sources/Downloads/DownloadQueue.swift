@@ -197,14 +197,13 @@ public actor DownloadQueue {
         priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:]
     ) async throws -> UUID {
         guard destination.isFileURL else { throw DownloadQueueError.invalidDestination(destination.absoluteString) }
-        do {
-            try RequestValidator.validate(url: url)
-            for (index, mirror) in mirrors.enumerated() { try RequestValidator.validate(url: mirror, field: "mirrors[\(index)]") }
-            try RequestValidator.validate(headers: configuration.resumer.additionalHeaders, field: "resumer.additionalHeaders")
+        do throws(RangeResumeError) {
+            try RequestValidator.validate(url: url, mirrors: mirrors, headers: configuration.resumer.additionalHeaders,
+                                          headersField: "resumer.additionalHeaders")
         } catch .invalidArgument(let reason) {
             throw DownloadQueueError.invalidArgument(reason)
         } catch {
-            throw DownloadQueueError.invalidArgument(error.description)
+            throw error  // the validator throws nothing else
         }
         let job = DownloadJob(
             url: url, mirrors: mirrors, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,

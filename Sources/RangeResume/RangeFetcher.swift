@@ -190,8 +190,7 @@ public struct RangeFetcher: Sendable {
 
     /// The request-field rules (``RequestValidator``) for `url` and the configured header fields.
     private func checkRequest(_ url: URL) throws(RangeResumeError) {
-        try RequestValidator.validate(url: url)
-        try RequestValidator.validate(headers: configuration.additionalHeaders)
+        try RequestValidator.validate(url: url, headers: configuration.additionalHeaders)
     }
 
     private static func firstHead(_ channel: TransportChannel) async throws -> TransportResponseHead {

@@ -34,6 +34,17 @@ public enum RequestValidator {
         "host", "range", "if-range", "accept-encoding", "connection", "content-length", "transfer-encoding",
     ]
 
+    /// Checks a whole request a caller describes: `url`, each of `mirrors` (named `mirrors[i]`)
+    /// and `headers` (named `headersField`), in that order.
+    ///
+    /// - Throws: ``RangeResumeError/invalidArgument(_:)`` naming the first field that breaks a rule.
+    public static func validate(url: URL, mirrors: [URL] = [], headers: [String: String],
+                                headersField: String = "additionalHeaders") throws(RangeResumeError) {
+        try validate(url: url)
+        for (index, mirror) in mirrors.enumerated() { try validate(url: mirror, field: "mirrors[\(index)]") }
+        try validate(headers: headers, field: headersField)
+    }
+
     /// Checks that `url` may be requested.
     ///
     /// - Parameter field: how the error names the URL, e.g. `url` or `mirrors[2]`.

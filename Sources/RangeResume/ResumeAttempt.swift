@@ -47,9 +47,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
             throw .invalidDestination("not a file path: \(destination)")
         }
-        try RequestValidator.validate(url: url)
-        for (index, mirror) in mirrors.enumerated() { try RequestValidator.validate(url: mirror, field: "mirrors[\(index)]") }
-        try RequestValidator.validate(headers: configuration.additionalHeaders)
+        try RequestValidator.validate(url: url, mirrors: mirrors, headers: configuration.additionalHeaders)
         if let expectedLength, expectedLength < 0 { throw .invalidArgument("negative expectedLength") }
         if let expectedSHA256 {
             guard expectedSHA256.utf8.count == 64, expectedSHA256.allSatisfy(\.isHexDigit) else {

@@ -5,9 +5,10 @@ import RangeResume
 import Testing
 
 /// Issue 21: `DownloadQueue.enqueue` applies the request-field rules (`RequestValidator`) to the
-/// URL, the mirrors and the configured header fields, so nothing bad ever reaches the journal.
-@Suite("DownloadQueue.enqueue request-field validation")
-struct DownloadQueueEnqueueValidationTests {
+/// URL, the mirrors and the configured header fields, so nothing bad ever reaches the journal;
+/// `SegmentedDownload` applies them before it touches a file.
+@Suite("Downloads request-field validation")
+struct RequestFieldValidationTests {
     /// One row: what is enqueued, and the field the typed error must name (`nil`: accepted as is).
     struct Row: Sendable, CustomTestStringConvertible {
         var name: String
@@ -69,5 +70,22 @@ struct DownloadQueueEnqueueValidationTests {
             let job = try #require(try await queue.jobs().first { $0.id == id })
             #expect(job.url.absoluteString == row.url)
         }
+    }
+
+    @Test(arguments: rows.filter { $0.mirrors.isEmpty && $0.refusedField != nil })
+    func segmentedDownload(row: Row) async throws {
+        let field = try #require(row.refusedField).replacingOccurrences(of: "resumer.", with: "transfer.")
+        var configuration = SegmentedDownloadConfiguration()
+        configuration.transfer.additionalHeaders = row.headers
+        let destination = URL(fileURLWithPath: "/tmp/segmented-validation-\(UUID().uuidString).bin")
+        let error = await #expect(throws: SegmentedDownloadError.self) {
+            try await SegmentedDownload(configuration: configuration).download(from: URL(string: row.url)!, to: destination)
+        }
+        guard case .invalidArgument(let message)? = error else {
+            Issue.record("expected invalidArgument, got \(String(describing: error))")
+            return
+        }
+        #expect(message.hasPrefix(field), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: destination.path + ".part"))
     }
 }
