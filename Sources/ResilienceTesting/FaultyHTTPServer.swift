@@ -192,7 +192,7 @@ public final class FaultyHTTPServer: Sendable {
     /// Every request received so far, in arrival order (malformed ones included).
     public var requests: [RecordedRequest] { core.requests }
 
-    /// The requests whose ``RecordedRequest/path`` is `path`, in arrival order.
+    /// The requests whose ``RecordedRequest/path`` (percent-decoded) is `path`, in arrival order.
     public func requests(for path: String) -> [RecordedRequest] {
         let path = Self.normalized(path)
         return core.requests.filter { $0.path == path }
