@@ -20,6 +20,7 @@
 #   file.
 # - All blocks are compiled together in one `swiftc` run (Swift 6 language mode, so strict
 #   concurrency diagnostics apply) against the modules of `swift build` (built first if needed).
+#   Errors name the Markdown file and line (`#sourceLocation`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,16 +57,19 @@ for name in sys.argv[2:]:
         if m:
             given = m.group(1)
         imports = [l for l in body if l.startswith('import ')]
-        rest = [l for l in body if not l.startswith('import ')]
+        # Import lines become blank lines, so the body keeps the block's line numbers.
+        rest = ['' if l.startswith('import ') else l for l in body]
+        # Diagnostics point at the Markdown file and line.
+        located = [f'#sourceLocation(file: "{name}", line: {start + 2})', *rest, '#sourceLocation()']
         compiled += 1
         if not imports:
             imports = ['import DownloadResilience', 'import ResilienceTesting', 'import Testing', 'import Foundation',
                        '#if canImport(FoundationNetworking)', 'import FoundationNetworking', '#endif']
         text = [f'// {where}', *imports, '']
         if all(decl.match(l) for l in rest if not l[:1].isspace()):
-            text += rest
+            text += located
         else:
-            text += [f'func snippet{compiled}({given}) async throws {{', *rest, '}']
+            text += [f'func snippet{compiled}({given}) async throws {{', *located, '}']
         (out / f'snippet{compiled:03}.swift').write_text('\n'.join(text) + '\n')
 (out / 'count').write_text(str(compiled))
 (out / 'skipped').write_text('\n'.join(skipped))
