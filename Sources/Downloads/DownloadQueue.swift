@@ -187,13 +187,24 @@ public actor DownloadQueue {
     ///   - notBefore: the earliest wall time of the first attempt; default now.
     ///   - metadata: small caller data stored with the job.
     /// - Returns: the job's id.
-    /// - Throws: ``DownloadQueueError/invalidDestination(_:)``; the store's `JobStoreError`.
+    /// - Throws: ``DownloadQueueError/invalidDestination(_:)``;
+    ///   ``DownloadQueueError/invalidArgument(_:)`` when `url`, a mirror or the configured
+    ///   `additionalHeaders` break the request-field rules (`RangeResume.RequestValidator`), before
+    ///   anything is journaled; the store's `JobStoreError`.
     @discardableResult
     public func enqueue(
         url: URL, mirrors: [URL] = [], destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
         priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:]
     ) async throws -> UUID {
         guard destination.isFileURL else { throw DownloadQueueError.invalidDestination(destination.absoluteString) }
+        do throws(RangeResumeError) {
+            try RequestValidator.validate(url: url, mirrors: mirrors, headers: configuration.resumer.additionalHeaders,
+                                          headersField: "resumer.additionalHeaders")
+        } catch .invalidArgument(let reason) {
+            throw DownloadQueueError.invalidArgument(reason)
+        } catch {
+            throw error  // the validator throws nothing else
+        }
         let job = DownloadJob(
             url: url, mirrors: mirrors, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,
             expectedSHA256: expectedSHA256?.lowercased(), priority: priority,

@@ -94,8 +94,13 @@ public struct SegmentedDownload: Sendable {
         clock: C = ContinuousClock(),
         progress: (@Sendable (DownloadProgress) -> Void)? = nil
     ) async throws -> SegmentedDownloadResult {
-        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw SegmentedDownloadError.invalidArgument("not an http(s) URL: \(url.absoluteString)")
+        do throws(RangeResumeError) {
+            try RequestValidator.validate(url: url, headers: configuration.transfer.additionalHeaders,
+                                          headersField: "transfer.additionalHeaders")
+        } catch .invalidArgument(let reason) {
+            throw SegmentedDownloadError.invalidArgument(reason)
+        } catch {
+            throw error  // the validator throws nothing else
         }
         guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
             throw SegmentedDownloadError.invalidArgument("not a file path: \(destination)")

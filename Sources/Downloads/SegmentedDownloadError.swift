@@ -5,8 +5,10 @@ import ResilienceRetry
 /// `RangeFetchError`, `RangeResumeError`, `IncompleteDownloadError`, `URLError`) and
 /// verification (`IntegrityError`), which surface unchanged.
 public enum SegmentedDownloadError: Error, Sendable, Hashable, RetryClassifiable, CustomStringConvertible {
-    /// An argument was unusable (a non-HTTP URL, a destination that is not a file path in an
-    /// existing directory, an expected SHA-256 that is not 64 hex digits). Not retryable.
+    /// An argument was unusable (a URL or a `transfer.additionalHeaders` field that breaks the
+    /// request-field rules of `RangeResume.RequestValidator`, a destination that is not a file
+    /// path in an existing directory, an expected SHA-256 that is not 64 hex digits). Not
+    /// retryable.
     case invalidArgument(String)
     /// A file-system call on the `.part`, the sidecar or the destination failed with `errno`.
     /// Not retryable.

@@ -32,7 +32,7 @@ import Darwin
 /// let fetcher = RangeFetcher()
 /// let probe = try await fetcher.probe(url)
 /// try await fetcher.fetch(from: url, bytes: 0...(1 << 20) - 1, totalLength: probe.totalLength!,
-///                         validator: probe.validator, into: fd) { durable in save(durable) }
+///                         validator: probe.validator, into: fd, onDurable: { durable in save(durable) })
 /// ```
 public struct RangeFetcher: Sendable {
     /// The settings of every request (see ``RangeResumer/Configuration``; `maxBytes`,
@@ -62,9 +62,9 @@ public struct RangeFetcher: Sendable {
     ///   whose `Content-Range` is not `bytes 0-0/<total>`,
     ///   ``RangeResumeError/unsupportedContentEncoding(_:)``, ``RangeResumeError/stalled(timeout:)``
     ///   when no head arrives within the stall timeout, ``RangeResumeError/invalidArgument(_:)``
-    ///   for a non-HTTP URL, and the engine's connection errors (`URLError`).
+    ///   for a URL or header field that breaks the ``RequestValidator`` rules, and the engine's connection errors (`URLError`).
     public func probe<C: Clock<Duration>>(_ url: URL, clock: C = ContinuousClock()) async throws -> RangeProbe {
-        try Self.checkScheme(url)
+        try checkRequest(url)
         let channel = TransportChannel(limit: 64 << 10)
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout, minimumSpeed: nil)
         let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil))
@@ -117,7 +117,8 @@ public struct RangeFetcher: Sendable {
     /// - Throws: ``RangeFetchError`` (check ``RangeFetchError/requiresRestart``), `HTTPStatusError`,
     ///   `IncompleteDownloadError` (body cut short; the durable prefix was reported),
     ///   ``RangeResumeError`` (`stalled`, `tooSlow`, `unsupportedContentEncoding`,
-    ///   `invalidResponse`, `fileSystem`), `URLError`, `CancellationError`.
+    ///   `invalidResponse`, `fileSystem`, `invalidArgument` for a URL or header field that breaks
+    ///   the ``RequestValidator`` rules), `URLError`, `CancellationError`.
     @discardableResult
     public func fetch<C: Clock<Duration>>(
         from url: URL,
@@ -129,7 +130,7 @@ public struct RangeFetcher: Sendable {
         onReceive: (Int) -> Void = { _ in },
         onDurable: (Int64) -> Void = { _ in }
     ) async throws -> Int64 {
-        try Self.checkScheme(url)
+        try checkRequest(url)
         guard range.lowerBound >= 0, range.upperBound < totalLength else {
             throw RangeFetchError.invalidArgument("range \(range) outside 0..<\(totalLength)")
         }
@@ -179,19 +180,17 @@ public struct RangeFetcher: Sendable {
     // MARK: Helpers
 
     private func headers(range: String, validator: String?) -> [String: String] {
-        var headers = configuration.additionalHeaders.filter {
-            !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
-        }
+        // Validated by `checkRequest`: no caller field collides with these.
+        var headers = configuration.additionalHeaders
         headers["Accept-Encoding"] = "identity"
         headers["Range"] = range
         if let validator { headers["If-Range"] = validator }
         return headers
     }
 
-    private static func checkScheme(_ url: URL) throws(RangeResumeError) {
-        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw .invalidArgument("not an http(s) URL: \(url.absoluteString)")
-        }
+    /// The request-field rules (``RequestValidator``) for `url` and the configured header fields.
+    private func checkRequest(_ url: URL) throws(RangeResumeError) {
+        try RequestValidator.validate(url: url, headers: configuration.additionalHeaders)
     }
 
     private static func firstHead(_ channel: TransportChannel) async throws -> TransportResponseHead {

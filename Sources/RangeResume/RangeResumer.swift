@@ -59,8 +59,13 @@ public struct RangeResumer: Sendable {
         /// Compute the SHA-256 even when no expected hash is given, to report it in
         /// ``DownloadResult/sha256``. Default `true`.
         public var computesSHA256: Bool
-        /// Extra request header fields (e.g. `Authorization`). `Range`, `If-Range` and
-        /// `Accept-Encoding` are always set by the resumer and override these.
+        /// Extra request header fields (e.g. `Authorization`, `User-Agent`); a field here replaces
+        /// the engine's default of the same name. Checked by ``RequestValidator`` when a request
+        /// is made: token-character names, values without CR, LF or NUL and at most 8 KiB, and
+        /// none of the fields the engine owns (`Host`, `Range`, `If-Range`, `Accept-Encoding`,
+        /// `Connection`, `Content-Length`, `Transfer-Encoding`); otherwise
+        /// ``RangeResumeError/invalidArgument(_:)``. `Authorization`, `Cookie` and
+        /// `Proxy-Authorization` are never sent to another origin after a redirect.
         public var additionalHeaders: [String: String]
 
         /// A minimum throughput: `bytesPerSecond` averaged over `window`.
@@ -163,7 +168,9 @@ public struct RangeResumer: Sendable {
     /// `.part` when its sidecar says how.
     ///
     /// - Parameters:
-    ///   - url: an `http` or `https` URL. Redirects from `https` to `http` are refused.
+    ///   - url: an `http` or `https` URL without user information or fragment (the
+    ///     ``RequestValidator`` rules, also for `mirrors` and the configured header fields).
+    ///     Redirects from `https` to `http` are refused.
     ///   - mirrors: other URLs serving the **same bytes** as `url` (order does not matter; `url`
     ///     itself is ignored in it). A `.part` an earlier attempt fetched from one of them is
     ///     continued from `url` at the same durable offset when (a) the sidecar holds a validator

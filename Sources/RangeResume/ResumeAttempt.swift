@@ -47,9 +47,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
             throw .invalidDestination("not a file path: \(destination)")
         }
-        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw .invalidArgument("not an http(s) URL: \(url.absoluteString)")
-        }
+        try RequestValidator.validate(url: url, mirrors: mirrors, headers: configuration.additionalHeaders)
         if let expectedLength, expectedLength < 0 { throw .invalidArgument("negative expectedLength") }
         if let expectedSHA256 {
             guard expectedSHA256.utf8.count == 64, expectedSHA256.allSatisfy(\.isHexDigit) else {
@@ -180,9 +178,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
         // in the background while the rest downloads.
         fileHasher?.reset()
         fileHasher?.advance(to: resuming ? offset : 0)
-        var headers = configuration.additionalHeaders.filter {
-            !["range", "if-range", "accept-encoding"].contains($0.key.lowercased())
-        }
+        // Validated in `init`: no caller field collides with these.
+        var headers = configuration.additionalHeaders
         headers["Accept-Encoding"] = "identity"
         if resuming {
             headers["Range"] = "bytes=\(offset)-"

@@ -32,8 +32,9 @@ struct SocketExchange {
     let channel: TransportChannel
 
     func run() {
+        do { try RequestValidator.validateSyntax(of: request) } catch { channel.finish(throwing: error); return }
         guard request.url.scheme?.lowercased() == "http", let host = request.url.host else {
-            channel.finish(throwing: RangeResumeError.invalidArgument("the socket engine supports http URLs only"))
+            channel.finish(throwing: RangeResumeError.invalidArgument("url: the socket engine supports http URLs only"))
             return
         }
         let port = request.url.port ?? 80
@@ -58,12 +59,17 @@ struct SocketExchange {
         receive(fd)
     }
 
-    private func requestText(host: String, port: Int) -> String {
-        var target = request.url.path.isEmpty ? "/" : request.url.path
-        if let query = request.url.query { target += "?" + query }
-        let hostField = port == 80 ? host : "\(host):\(port)"
-        var lines = ["GET \(target) HTTP/1.1", "Host: \(hostField)", "User-Agent: RangeResume", "Connection: close"]
-        for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) { lines.append("\(name): \(value)") }
+    /// The request head: the target exactly as percent-encoded in the URL, `Host` and
+    /// `Connection` from the engine, the request's fields once each (validated by
+    /// ``RequestValidator``), and `User-Agent: RangeResume` unless the request sets its own.
+    func requestText(host: String, port: Int) -> String {
+        let hostName = host.contains(":") ? "[\(host)]" : host
+        let hostField = port == 80 ? hostName : "\(hostName):\(port)"
+        var lines = ["GET \(RequestValidator.requestTarget(of: request.url)) HTTP/1.1", "Host: \(hostField)"]
+        let fields = request.headers.sorted(by: { $0.key < $1.key })
+        if !fields.contains(where: { $0.key.lowercased() == "user-agent" }) { lines.append("User-Agent: RangeResume") }
+        for (name, value) in fields { lines.append("\(name): \(value)") }
+        lines.append("Connection: close")
         return lines.joined(separator: "\r\n") + "\r\n\r\n"
     }
 

@@ -31,6 +31,7 @@ import FoundationNetworking
 ///   `Proxy-Authorization` are dropped when a redirect leaves the request's origin (curl's rule).
 struct URLSessionTransport: HTTPTransport {
     func start(_ request: TransportRequest, into channel: TransportChannel) {
+        do { try RequestValidator.validateSyntax(of: request) } catch { channel.finish(throwing: error); return }
         URLSessionExchange(request: request, channel: channel).start()
     }
 

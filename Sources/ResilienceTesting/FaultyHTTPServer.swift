@@ -20,6 +20,12 @@ import Foundation
 ///
 /// ### HTTP semantics (RFC 9110)
 /// - `GET` and `HEAD`; other methods get `405` with `Allow: GET, HEAD`; unknown paths `404`.
+/// - Paths are matched the way real servers match them: the request target's path is
+///   percent-decoded (UTF-8) before lookup, so `GET /a%20b.bin` finds the resource registered at
+///   `/a b.bin` and `GET /a b.bin` (an unencoded space) is a malformed request line (`400`). A path
+///   that does not decode (bad `%` escape, not UTF-8, NUL) or has a `.` or `..` segment after
+///   decoding (`/%2E%2E/etc`) gets `400`. Register and look up paths decoded; ``url(for:)``
+///   percent-encodes what a URL needs.
 /// - A single `Range: bytes=a-b`, `a-` or `-n` gives `206` with `Content-Range: bytes a-b/N` and
 ///   the matching `Content-Length`; a range starting at or past the end (or `-0`) gives `416`
 ///   with `Content-Range: bytes */N`. Multi-range requests, other units and invalid syntax are
@@ -72,7 +78,8 @@ public final class FaultyHTTPServer: Sendable {
     }
 
     /// The URL of `path` on this server, e.g. `url(for: "/a.bin")` → `http://127.0.0.1:<port>/a.bin`.
-    /// A missing leading `/` is added.
+    /// A missing leading `/` is added; characters a URL cannot hold (spaces, non-ASCII) are
+    /// percent-encoded, so `url(for: "/a b.bin")` ends in `/a%20b.bin`.
     public func url(for path: String) -> URL {
         URL(string: baseURL.absoluteString + Self.normalized(path))!
     }
@@ -185,7 +192,7 @@ public final class FaultyHTTPServer: Sendable {
     /// Every request received so far, in arrival order (malformed ones included).
     public var requests: [RecordedRequest] { core.requests }
 
-    /// The requests whose ``RecordedRequest/path`` is `path`, in arrival order.
+    /// The requests whose ``RecordedRequest/path`` (percent-decoded) is `path`, in arrival order.
     public func requests(for path: String) -> [RecordedRequest] {
         let path = Self.normalized(path)
         return core.requests.filter { $0.path == path }

@@ -5,9 +5,9 @@ struct HTTPRequestHead: Sendable {
     var version: String
     var headers: HTTPHeaderFields
 
-    /// The resource path: the target without query or fragment, and without an absolute-form
-    /// `scheme://authority` prefix.
-    var path: String {
+    /// The resource path as sent: the target without query or fragment, and without an
+    /// absolute-form `scheme://authority` prefix (still percent-encoded).
+    var rawPath: String {
         var rest = Substring(target)
         if let scheme = rest.range(of: "://") {
             rest = rest[scheme.upperBound...]
@@ -15,6 +15,40 @@ struct HTTPRequestHead: Sendable {
         }
         if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
         return String(rest)
+    }
+
+    /// The resource path as a server looks it up: ``rawPath`` percent-decoded (as UTF-8), or
+    /// `nil` when it cannot be — a malformed `%` escape, bytes that are not UTF-8, a NUL, or a
+    /// `.` / `..` segment after decoding (`/a/%2E%2E/b` too). Such a request gets `400`.
+    var path: String? {
+        let raw = Array(rawPath.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.count)
+        var index = 0
+        while index < raw.count {
+            if raw[index] == UInt8(ascii: "%") {
+                guard index + 2 < raw.count, let high = Self.hexValue(raw[index + 1]), let low = Self.hexValue(raw[index + 2])
+                else { return nil }
+                bytes.append(high << 4 | low)
+                index += 3
+            } else {
+                bytes.append(raw[index])
+                index += 1
+            }
+        }
+        guard !bytes.contains(0), let decoded = String(validating: bytes, as: UTF8.self) else { return nil }
+        let segments = decoded.split(separator: "/", omittingEmptySubsequences: false)
+        guard !segments.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
+        return decoded
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// Why a head could not be parsed, as the status to answer.

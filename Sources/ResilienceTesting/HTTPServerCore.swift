@@ -369,7 +369,7 @@ final class HTTPServerCore: Sendable {
         let index = state.records.count
         state.records.append(RecordedRequest(
             index: index, method: head?.method ?? "", target: head?.target ?? "",
-            path: head?.path ?? "", version: head?.version ?? "",
+            path: head?.path ?? head?.rawPath ?? "", version: head?.version ?? "",
             headers: head?.headers ?? HTTPHeaderFields(), fault: fault, status: status))
         let watchers = state.satisfiedWatchers()
         // Resuming a continuation only schedules its task, so doing it under the lock is safe.
@@ -379,7 +379,12 @@ final class HTTPServerCore: Sendable {
 
     private func decide(_ head: HTTPRequestHead) -> HTTPResponsePlan {
         state.withLock { state in
-            let path = head.path
+            guard let path = head.path else {
+                // Like a real server: a path that does not decode, or climbs out with `..`, is refused.
+                var plan = recordError(400, head: head, in: &state)
+                plan.lingers = true
+                return plan
+            }
             let isHead = head.method == "HEAD"
             if let redirect = state.redirects[path] {
                 return simpleResponse(

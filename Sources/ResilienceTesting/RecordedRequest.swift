@@ -12,7 +12,8 @@ public struct RecordedRequest: Sendable, Hashable, CustomStringConvertible {
     /// The request target as sent, including any query string, e.g. `/file.bin?x=1`.
     public var target: String
     /// The path used to find the resource: ``target`` without query and without any
-    /// `http://host` prefix.
+    /// `http://host` prefix, percent-decoded (`/a%20b.bin` → `/a b.bin`). For a target that does
+    /// not decode or has a `.`/`..` segment (answered `400`), the path as sent.
     public var path: String
     /// The protocol version from the request line, e.g. `HTTP/1.1`.
     public var version: String
