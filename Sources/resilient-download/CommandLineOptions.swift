@@ -35,9 +35,10 @@ struct CommandLineOptions: Equatable {
                resilient-download --help
 
         Downloads each URL to DIR/<last path component>, resuming interrupted transfers. The
-        journal (default DIR/.resilient-download.journal) remembers every job: run the same
-        command again after a crash or kill -9 and it continues where it stopped (jobs the
-        dead run held are taken over once their 10 s lease runs out).
+        journal (default DIR/.resilient-download.journal) remembers every job: run the
+        command again after a crash or kill -9 and it continues where it stopped, at once. A
+        new URL for the same file wins; the .part is kept if --sha256 is given (or the new
+        URL's validator is known), else the file is fetched anew.
 
           -o, --output DIR     directory for the files (must exist)
           --journal PATH       the job journal

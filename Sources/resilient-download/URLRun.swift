@@ -16,8 +16,8 @@ enum URLRun {
         }
         let journal = options.journal ?? output.appendingPathComponent(".resilient-download.journal").path
         let store = try FileJournalJobStore(path: journal)
-        // Short leases: after a crash or kill -9 the next run takes the dead run's jobs over
-        // within 10 s (the journal is locked by one process at a time, so nobody else renews them).
+        // The journal is locked by one process at a time: a re-run after a crash or kill -9 takes
+        // the dead run's leases over at once (`DownloadQueue.start()` → `recoverAbandonedLeases`).
         let configuration = DownloadQueueConfiguration(
             maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
             leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
@@ -34,8 +34,8 @@ enum URLRun {
                 alreadyDone.append(url.lastPathComponent)
                 continue
             }
-            // Enqueueing a destination whose job is still open (after a crash) returns that job:
-            // it resumes from its .part file.
+            // Enqueueing a destination whose job is still open (after a crash) returns that job,
+            // now with this URL: its .part resumes when RangeResumer's rules allow, else restarts.
             let id = try await queue.enqueue(url: url, destination: destination, expectedSHA256: expected)
             items.append(DownloadSession.Item(id: id, name: url.lastPathComponent, url: url, expectedSHA256: expected))
         }
