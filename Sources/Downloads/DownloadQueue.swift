@@ -469,7 +469,8 @@ public actor DownloadQueue {
                 return
             }
             let date = now()
-            let failure = JobFailure(message: String(describing: error), isRetryable: false)
+            let failure = JobFailure(message: DownloadErrorDescription.describe(error, url: MirrorRotation.currentURL(of: job)),
+                                     isRetryable: false)
             switch await retryDecision(for: error, job: job, at: date) {
             case .retry(let delay):
                 let due = date.addingTimeInterval(delay.seconds)

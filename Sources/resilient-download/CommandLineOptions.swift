@@ -21,6 +21,10 @@ struct CommandLineOptions: Equatable {
     var connections = 1
     var sha256: [String] = []
     var checkpointMiB = 64
+    /// Retries after the first attempt of a file (`--retries`).
+    var retries = 4
+    /// Seconds without data that count as a stall (`--timeout`).
+    var timeoutSeconds = 30
 
     /// A one-line reason the arguments were refused (exit status 64).
     struct UsageError: Error, Equatable, CustomStringConvertible {
@@ -31,7 +35,8 @@ struct CommandLineOptions: Equatable {
     static let usage = """
         usage: resilient-download                       run the demo (local server, 25 % faults)
                resilient-download [--journal PATH] [--concurrency N] [--connections N]
-                                  [--sha256 HEX]... [--checkpoint-mib N] URL... -o DIR
+                                  [--sha256 HEX]... [--checkpoint-mib N] [--retries N]
+                                  [--timeout SECONDS] URL... -o DIR
                resilient-download --help
 
         Downloads each URL to DIR/<last path component>, resuming interrupted transfers. The
@@ -48,6 +53,8 @@ struct CommandLineOptions: Equatable {
           --sha256 HEX         expected SHA-256 of a file; give it once per URL, in order
           --checkpoint-mib N   MiB between durable checkpoints of a .part (1 to 1024, default
                                64): at most this much (plus 1 MiB) is fetched again after kill -9
+          --retries N          retries per file after its first attempt (0 to 100, default 4)
+          --timeout SECONDS    no data for this long counts as a stall (default 30)
           -h, --help           print this help
 
         Exit status: 0 when every file is complete and verified, 1 when any failed (one line
@@ -67,10 +74,10 @@ struct CommandLineOptions: Equatable {
             }
             return arguments[index]
         }
-        func count(for flag: String) throws(UsageError) -> Int {
+        func number(for flag: String, in range: ClosedRange<Int>) throws(UsageError) -> Int {
             let text = try value(for: flag)
-            guard let number = Int(text), (1...64).contains(number) else {
-                throw UsageError(message: "\(flag) must be a whole number from 1 to 64, not '\(text)'")
+            guard let number = Int(text), range.contains(number) else {
+                throw UsageError(message: "\(flag) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
             }
             return number
         }
@@ -82,14 +89,11 @@ struct CommandLineOptions: Equatable {
                 return options
             case "-o", "--output": options.outputDirectory = try value(for: argument)
             case "--journal": options.journal = try value(for: argument)
-            case "--concurrency": options.concurrency = try count(for: argument)
-            case "--connections": options.connections = try count(for: argument)
-            case "--checkpoint-mib":
-                let text = try value(for: argument)
-                guard let number = Int(text), (1...1024).contains(number) else {
-                    throw UsageError(message: "\(argument) must be a whole number from 1 to 1024, not '\(text)'")
-                }
-                options.checkpointMiB = number
+            case "--concurrency": options.concurrency = try number(for: argument, in: 1...64)
+            case "--connections": options.connections = try number(for: argument, in: 1...64)
+            case "--checkpoint-mib": options.checkpointMiB = try number(for: argument, in: 1...1024)
+            case "--retries": options.retries = try number(for: argument, in: 0...100)
+            case "--timeout": options.timeoutSeconds = try number(for: argument, in: 1...3600)
             case "--sha256":
                 let hex = try value(for: argument).lowercased()
                 guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {

@@ -19,9 +19,11 @@ enum URLRun {
         // The journal is locked by one process at a time: a re-run after a crash or kill -9 takes
         // the dead run's leases over at once (`DownloadQueue.start()` → `recoverAbandonedLeases`).
         let configuration = DownloadQueueConfiguration(
-            maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
+            maxConcurrentDownloads: options.concurrency,
+            retryPolicy: try RetryPolicy(maxAttempts: options.retries + 1, backoff: RetryPolicy.default.backoff),
             leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
-            resumer: RangeResumer.Configuration(checkpointInterval: Int64(options.checkpointMiB) << 20),
+            resumer: RangeResumer.Configuration(stallTimeout: .seconds(options.timeoutSeconds),
+                                                checkpointInterval: Int64(options.checkpointMiB) << 20),
             // --connections N > 1: each file is a SegmentedDownload over up to N connections.
             connectionsPerDownload: options.connections)
         let queue = DownloadQueue(store: store, configuration: configuration)

@@ -1,6 +1,7 @@
 // resilient-download: the DownloadResilience demo and a small resumable downloader.
 // Run with no arguments for the demo, or `--help` for usage.
 import Foundation
+import RangeResume
 
 let status: Int32
 do {
@@ -18,7 +19,7 @@ do {
     printError("resilient-download: \(error.message) (see --help)")
     status = 64
 } catch {
-    printError("resilient-download: \(error)")
+    printError("resilient-download: \(DownloadErrorDescription.describe(error))")
     status = 1
 }
 exit(status)
