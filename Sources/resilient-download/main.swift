@@ -10,6 +10,9 @@ do {
     case .help:
         print(CommandLineOptions.usage)
         status = 0
+    case .version:
+        print(CommandLineOptions.version)
+        status = 0
     case .demo:
         status = try await DemoRun.run()
     case .download:

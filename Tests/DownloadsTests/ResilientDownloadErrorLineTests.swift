@@ -7,16 +7,6 @@ import Testing
 /// stderr captured together.
 @Suite("resilient-download error lines", .timeLimit(.minutes(3)))
 struct ResilientDownloadErrorLineTests {
-    /// Runs the CLI with stderr merged into stdout (via `sh`); every line and the exit status.
-    static func runMerged(_ arguments: [String]) async throws -> (lines: [String], status: ChildProcess.ExitStatus) {
-        let child = try ChildProcess(executable: URL(fileURLWithPath: "/bin/sh"),
-                                     arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", ResilientDownloadKillTests.executable.path]
-                                         + arguments)
-        var lines: [String] = []
-        while let line = await child.nextLine() { lines.append(line) }
-        return (lines, await child.exitStatus)
-    }
-
     enum Failure: String, CaseIterable { case refused, notFound, stall }
 
     @Test(arguments: Failure.allCases) func aFailureReadsAsOneShortLine(_ failure: Failure) async throws {
@@ -36,8 +26,8 @@ struct ResilientDownloadErrorLineTests {
             server.enqueueFaults([.stallAfter(bytes: 50_000), .stallAfter(bytes: 50_000)], for: "/f.bin")
             expected = "no data for 1 s"
         }
-        let (lines, status) = try await Self.runMerged(["--retries", "1", "--timeout", "1", url.absoluteString,
-                                                        "-o", dir.url.path])
+        let (lines, status) = try await ResilientDownloadKillTests.run(["--retries", "1", "--timeout", "1", url.absoluteString,
+                                                        "-d", dir.url.path])
         let output = lines.joined(separator: "\n")
         #expect(status == .exited(1), "\(output)")
         #expect(!output.contains("Error Domain="), "\(output)")

@@ -12,7 +12,7 @@ struct ResilientDownloadRerunTests {
 
     static func arguments(_ fixture: Kill.Fixture, url: URL, sha256: String?) -> [String] {
         ["--journal", fixture.dir.file("jobs.journal").path, "--concurrency", "1", "--checkpoint-mib", "1"]
-            + (sha256.map { ["--sha256", $0] } ?? []) + [url.absoluteString, "-o", fixture.output.path]
+            + (sha256.map { ["--sha256", $0] } ?? []) + [url.absoluteString, "-d", fixture.output.path]
     }
 
     @Test(arguments: [true, false]) func aNewURLAfterKillGivesByteExactOutput(withDigest: Bool) async throws {
@@ -47,7 +47,7 @@ struct ResilientDownloadRerunTests {
         _ = try await Kill.startAndKill(fixture, sha256: digest)
 
         let clock = ContinuousClock(), started = clock.now
-        let child = try ChildProcess(executable: Kill.executable, arguments: fixture.arguments(sha256: digest))
+        let child = try Kill.spawnMerged(fixture.arguments(sha256: digest))
         var firstByte: Duration?
         var lines: [String] = []
         while let line = await child.nextLine() {
