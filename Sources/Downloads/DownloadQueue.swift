@@ -126,7 +126,8 @@ public actor DownloadQueue {
     // MARK: Lifecycle
 
     /// Sweeps abandoned leases (re-driving the jobs a crashed process left `running`; see
-    /// ``JobStores/JobStore/recoverAbandonedLeases(now:)``) and starts dispatching. Does nothing if the queue is already running.
+    /// ``JobStores/JobStore/recoverAbandonedLeases(now:)``) and starts dispatching. Does nothing
+    /// if the queue is already running.
     /// - Throws: the store's error if the sweep fails (the queue stays stopped);
     ///   ``DownloadQueueError/stopped`` after ``stop(graceful:)``.
     public func start() async throws {
