@@ -17,6 +17,8 @@ struct CommandLineOptions: Equatable {
 
     var mode = Mode.demo
     var urls: [URL] = []
+    /// `--mirror`: other URLs serving the same bytes as the single URL, tried after it.
+    var mirrors: [URL] = []
     /// `-d/--dir`: where the files go (created if missing); default the current directory.
     var directory: String?
     /// `-o/--output`: the file name of a single URL (relative to `directory` when given).
@@ -58,6 +60,8 @@ struct CommandLineOptions: Equatable {
           --connections N      connections per file (1 to 64, default 1); above 1,
                                files of 4 MiB or more are fetched in segments
           --sha256 HEX         expected SHA-256 of a file; once per URL, in order
+          --mirror URL         another URL with the same bytes as the single URL
+                               (repeatable), tried after a connection error or a 5xx
           --checkpoint-mib N   MiB between durable checkpoints (1 to 1024, default 64)
           --retries N          retries per file after the first attempt (default 4)
           --timeout SECONDS    no data for this long counts as a stall (default 30)
@@ -76,6 +80,15 @@ struct CommandLineOptions: Equatable {
         Exit status: 0 when every file is complete and verified; 1 when any failed
         (one line per failed URL on stderr); 64 for bad arguments.
         """
+
+    /// `text` as an `http`/`https` URL with a host.
+    static func httpURL(_ text: String) throws(UsageError) -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", url.host != nil else {
+            throw UsageError(message: "not an http or https URL: '\(text)'")
+        }
+        return url
+    }
 
     /// Parses `arguments` (without the program name).
     static func parse(_ arguments: [String]) throws(UsageError) -> CommandLineOptions {
@@ -115,6 +128,7 @@ struct CommandLineOptions: Equatable {
             case "--checkpoint-mib": options.checkpointMiB = try number(for: argument, in: 1...1024)
             case "--retries": options.retries = try number(for: argument, in: 0...100)
             case "--timeout": options.timeoutSeconds = try number(for: argument, in: 1...3600)
+            case "--mirror": options.mirrors.append(try httpURL(try value(for: argument)))
             case "--sha256":
                 let hex = try value(for: argument).lowercased()
                 guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
@@ -123,10 +137,7 @@ struct CommandLineOptions: Equatable {
                 options.sha256.append(hex)
             default:
                 if argument.hasPrefix("-") { throw UsageError(message: "unknown option '\(argument)'") }
-                guard let url = URL(string: argument), let scheme = url.scheme?.lowercased(),
-                      scheme == "http" || scheme == "https", url.host != nil else {
-                    throw UsageError(message: "not an http or https URL: '\(argument)'")
-                }
+                let url = try httpURL(argument)
                 guard !url.lastPathComponent.isEmpty, url.lastPathComponent != "/" else {
                     throw UsageError(message: "URL has no file name to save as: '\(argument)'")
                 }
@@ -135,6 +146,10 @@ struct CommandLineOptions: Equatable {
             index += 1
         }
         guard !options.urls.isEmpty else { throw UsageError(message: "no URL given") }
+        guard options.mirrors.isEmpty || options.urls.count == 1 else {
+            throw UsageError(message: "--mirror goes with a single URL, but \(options.urls.count) were given")
+        }
+        guard options.mirrors.count <= 32 else { throw UsageError(message: "at most 32 mirrors") }
         if let file = options.outputFile {
             guard options.urls.count == 1 else {
                 throw UsageError(message: "-o names one file, but \(options.urls.count) URLs were given (use -d DIR)")

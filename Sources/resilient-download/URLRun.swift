@@ -54,7 +54,8 @@ enum URLRun {
             }
             // Enqueueing a destination whose job is still open (after a crash) returns that job,
             // now with this URL: its .part resumes when RangeResumer's rules allow, else restarts.
-            let id = try await queue.enqueue(url: url, destination: destination, expectedSHA256: expected)
+            let id = try await queue.enqueue(url: url, mirrors: options.mirrors, destination: destination,
+                                             expectedSHA256: expected)
             items.append(DownloadSession.Item(id: id, name: destination.lastPathComponent, url: url, expectedSHA256: expected))
         }
         if !options.quiet { for name in alreadyDone { print("\(name): already complete (journal)") } }

@@ -54,6 +54,28 @@ struct ResilientDownloadFlagsTests {
         #expect(refused.status == .exited(64) && refused.stderr.count == 1, "\(refused.stderr)")
     }
 
+    @Test func aMirrorServesTheFileWhenTheURLAnswers503() async throws {
+        let primary = try FaultyHTTPServer(), mirror = try FaultyHTTPServer()
+        let dir = try ScratchDirectory()
+        defer { primary.stop(); mirror.stop(); dir.cleanup() }
+        let body = seededBytes(200_000, seed: 11)
+        primary.serve(body, at: "/f.bin")
+        mirror.serve(body, at: "/f.bin")
+        primary.enqueueFaults([.status(503), .status(503)], for: "/f.bin")
+        let run = try await Self.run(["--retries", "2", "-d", dir.url.path, "--mirror", mirror.url(for: "/f.bin").absoluteString,
+                                      primary.url(for: "/f.bin").absoluteString], stderrFile: dir.file("stderr.txt"))
+        #expect(run.status == .exited(0), "\(run.stdout + run.stderr)")
+        #expect(contents(of: dir.file("f.bin")) == Data(body))
+        #expect(run.stderr.contains("f.bin: next attempt from mirror \(mirror.url(for: "/f.bin").absoluteString)"), "\(run.stderr)")
+        #expect(run.stderr.contains { $0.hasPrefix("f.bin: HTTP 503 Service Unavailable; retrying in ") }, "\(run.stderr)")
+        #expect(primary.requests(for: "/f.bin").count == 1 && mirror.requests(for: "/f.bin").count >= 1)
+        // --mirror with two URLs is refused.
+        let refused = try await Self.run(["--mirror", mirror.url(for: "/f.bin").absoluteString, "-d", dir.url.path,
+                                          primary.url(for: "/a.bin").absoluteString, primary.url(for: "/b.bin").absoluteString],
+                                         stderrFile: dir.file("stderr.txt"))
+        #expect(refused.status == .exited(64) && refused.stderr.count == 1, "\(refused.stderr)")
+    }
+
     @Test func versionAndHelp() async throws {
         let dir = try ScratchDirectory(); defer { dir.cleanup() }
         let version = try await Self.run(["--version"], stderrFile: dir.file("stderr.txt"))
