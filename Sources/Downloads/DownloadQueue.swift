@@ -24,8 +24,10 @@ import Synchronization
 /// ```
 ///
 /// ### How it runs
-/// - ``start()`` sweeps expired leases (`recoverExpiredLeases`): jobs a dead process left
-///   `running` become due again and resume from their `.part` and sidecar.
+/// - ``start()`` sweeps abandoned leases (`recoverAbandonedLeases`): jobs a dead process left
+///   `running` become due again — at once when the store can prove the holder is gone (a
+///   ``JobStores/FileJournalJobStore``: its lock), else when their leases expire — and resume
+///   from their `.part` and sidecar.
 /// - A dispatcher claims due jobs while a permit is free. When nothing is due it reads the store
 ///   once, then sleeps on the injected clock until the earliest `nextAttemptAt` (or an expiring
 ///   foreign lease) — or until an `enqueue`, `cancel` or finished attempt wakes it. It never
@@ -48,7 +50,8 @@ import Synchronization
 ///
 /// ### Guarantees
 /// - A destination is downloaded by at most one job at a time: `enqueue` of a destination that
-///   already has a non-terminal job returns that job's id.
+///   already has a non-terminal job returns that job's id — with the URL and mirrors of this
+///   call (the URL typed now wins; see ``enqueue(url:mirrors:destination:expectedLength:expectedSHA256:priority:maxAttempts:notBefore:metadata:)``).
 /// - A job is `completed` only after `RangeResumer` renamed the verified file into place (length
 ///   and, when given, SHA-256), so after a crash a `completed` job's file is whole.
 /// - After a crash, work since the resumer's last checkpoint is fetched again — never spliced —
@@ -69,7 +72,7 @@ public actor DownloadQueue {
     private nonisolated let eventSink: AsyncStream<DownloadQueueEvent>.Continuation
     private nonisolated let clock: any Clock<Duration>
     private nonisolated let transferClock: any Clock<Duration>
-    private nonisolated let now: @Sendable () -> Date
+    nonisolated let now: @Sendable () -> Date
     private nonisolated let resumer: RangeResumer
     private nonisolated let permits: AsyncSemaphore
     private nonisolated let wakeStream: AsyncStream<Void>
@@ -122,8 +125,9 @@ public actor DownloadQueue {
 
     // MARK: Lifecycle
 
-    /// Sweeps expired leases (re-driving the jobs a crashed process left `running`) and starts
-    /// dispatching. Does nothing if the queue is already running.
+    /// Sweeps abandoned leases (re-driving the jobs a crashed process left `running`; see
+    /// ``JobStores/JobStore/recoverAbandonedLeases(now:)``) and starts dispatching. Does nothing
+    /// if the queue is already running.
     /// - Throws: the store's error if the sweep fails (the queue stays stopped);
     ///   ``DownloadQueueError/stopped`` after ``stop(graceful:)``.
     public func start() async throws {
@@ -132,7 +136,7 @@ public actor DownloadQueue {
         case .stopping, .stopped: throw DownloadQueueError.stopped
         case .idle: break
         }
-        let recovered = try await store.recoverExpiredLeases(now: now())
+        let recovered = try await store.recoverAbandonedLeases(now: now())
         guard case .idle = phase else { return }
         for id in recovered { eventSink.yield(.recovered(id: id)) }
         phase = .running
@@ -174,6 +178,16 @@ public actor DownloadQueue {
     /// Adds a download, or returns the id of the non-terminal job that already targets
     /// `destination` (nothing is downloaded twice).
     ///
+    /// **The caller's URL wins.** When that open job has another `url` or `mirrors` (a
+    /// re-issued presigned link, a server that moved), they are replaced by this call's in the
+    /// store, and the next attempt starts from the new `url`. The URLs replaced are remembered
+    /// as where the `.part` came from, so `RangeResumer`'s mirror rules decide what happens to
+    /// it: it is continued when the new URL answered with its own validator before, or when its
+    /// total length is known and the job has an expected SHA-256 (a plain `Range`, the final hash
+    /// catching a splice); otherwise it restarts from zero. An attempt already running keeps its
+    /// URL. The other fields of the open job (expected length and SHA-256, priority, attempts)
+    /// stay as they were.
+    ///
     /// - Parameters:
     ///   - url: an `http`/`https` URL.
     ///   - mirrors: other URLs serving the same bytes (at most 32), tried in order after `url`
@@ -190,7 +204,9 @@ public actor DownloadQueue {
     /// - Throws: ``DownloadQueueError/invalidDestination(_:)``;
     ///   ``DownloadQueueError/invalidArgument(_:)`` when `url`, a mirror or the configured
     ///   `additionalHeaders` break the request-field rules (`RangeResume.RequestValidator`), before
-    ///   anything is journaled; the store's `JobStoreError`.
+    ///   anything is journaled; the store's `JobStoreError` (a store without
+    ///   ``JobStores/JobStore/updateSources(id:url:mirrors:metadata:now:)`` throws `invalidArgument`
+    ///   when the open job's URLs differ).
     @discardableResult
     public func enqueue(
         url: URL, mirrors: [URL] = [], destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
@@ -210,7 +226,7 @@ public actor DownloadQueue {
             expectedSHA256: expectedSHA256?.lowercased(), priority: priority,
             maxAttempts: maxAttempts ?? configuration.retryPolicy.maxAttempts, notBefore: notBefore, metadata: metadata)
         let id = try await store.enqueue(job, now: now())
-        if id == job.id { eventSink.yield(.enqueued(id: id)) }
+        if id == job.id { eventSink.yield(.enqueued(id: id)) } else { try await adoptSources(of: job, forOpenJob: id) }
         wakeSink.yield()
         return id
     }
@@ -378,7 +394,7 @@ public actor DownloadQueue {
         // renewal.
         let latest = LockedValue<DownloadProgress?>(nil)
         let destination = URL(fileURLWithPath: job.destination)
-        let sources = MirrorRotation.sources(of: job), source = MirrorRotation.currentURL(of: job)
+        let sources = MirrorRotation.resumableSources(of: job), source = MirrorRotation.currentURL(of: job)
         return await withTaskGroup(of: Result<DownloadResult, any Error>?.self) { group in
             group.addTask { [resumer, transferClock, eventSink, configuration] in
                 do {
@@ -465,7 +481,8 @@ public actor DownloadQueue {
                 return
             }
             let date = now()
-            let failure = JobFailure(message: String(describing: error), isRetryable: false)
+            let failure = JobFailure(message: DownloadErrorDescription.describe(error, url: MirrorRotation.currentURL(of: job)),
+                                     isRetryable: false)
             switch await retryDecision(for: error, job: job, at: date) {
             case .retry(let delay):
                 let due = date.addingTimeInterval(delay.seconds)

@@ -22,6 +22,29 @@ enum MirrorRotation {
         [job.url] + job.mirrors
     }
 
+    /// The metadata key holding the URLs a caller's `enqueue` replaced (newline-separated, newest
+    /// first): the `.part` may have come from them.
+    static let replacedSourcesKey = "downloads.replacedSources"
+    /// At most this many replaced URLs are remembered (older ones are forgotten: a `.part` of
+    /// theirs then restarts from zero, which is always safe).
+    static let maximumReplacedSources = 16
+
+    /// What the resumer may adopt a `.part` from: ``sources(of:)`` and the replaced URLs. Only
+    /// ``currentURL(of:)`` is ever requested; the others only vouch for the sidecar's origin,
+    /// under `RangeResumer`'s mirror rules.
+    static func resumableSources(of job: DownloadJob) -> [URL] {
+        let replaced = job.metadata[replacedSourcesKey]?.split(separator: "\n").compactMap { URL(string: String($0)) } ?? []
+        return sources(of: job) + replaced
+    }
+
+    /// The ``replacedSourcesKey`` value once `requested`'s URLs replace `open`'s.
+    static func replacedSourcesValue(replacing open: DownloadJob, with requested: DownloadJob) -> String {
+        let current = Set(sources(of: requested).map(\.absoluteString))
+        var seen: Set<String> = []
+        let replaced = resumableSources(of: open).map(\.absoluteString).filter { !current.contains($0) && seen.insert($0).inserted }
+        return replaced.prefix(maximumReplacedSources).joined(separator: "\n")
+    }
+
     /// The index of the source the next attempt of `job` uses, in `0..<sources(of: job).count`.
     static func currentIndex(of job: DownloadJob) -> Int {
         let count = sources(of: job).count

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 import ResilienceRetry
 
 /// Why a ``SegmentedDownload`` failed, other than the errors of its requests (`HTTPStatusError`,
@@ -20,7 +21,8 @@ public enum SegmentedDownloadError: Error, Sendable, Hashable, RetryClassifiable
     public var description: String {
         switch self {
         case .invalidArgument(let reason): "invalid argument: \(reason)"
-        case .fileSystem(let operation, let path, let code): "\(operation) \(path) failed: errno \(code)"
+        case .fileSystem(_, let path, let code):
+            ErrnoDescription.describe(code, path: path) + (code == ENOSPC ? "; partial file kept" : "")
         }
     }
 }

@@ -57,6 +57,9 @@ public actor FileJournalJobStore: JobStore {
     private var groupCommit: GroupCommit?
     private var failure: JobStoreError?
     private var buffer = ByteWriter()
+    /// The leases of the jobs that were `running` when the journal was opened (owner and
+    /// expiry): their holders no longer have the journal open. See ``recoverAbandonedLeases(now:)``.
+    private var inheritedLeases: [UUID: (owner: String?, expiresAt: Date?)]
 
     /// Opens (creating if needed) the journal at `path` and replays it. The directory must exist.
     ///
@@ -95,6 +98,8 @@ public actor FileJournalJobStore: JobStore {
             truncationReason: replay.damage, createdJournal: created
         )
         self.table = replay.table
+        self.inheritedLeases = Dictionary(uniqueKeysWithValues: replay.table.jobs(matching: JobQuery(states: [.running]))
+            .map { ($0.id, (owner: $0.leaseOwner, expiresAt: $0.leaseExpiresAt)) })
         self.journal = journal
         self.lockFile = lockFile
         self.journalBytes = Int64(replay.validEnd)
@@ -228,6 +233,39 @@ public actor FileJournalJobStore: JobStore {
         try await commit(records)
         return records.compactMap { record in
             if case .expire(let id, _) = record { id } else { nil }
+        }
+    }
+
+    /// Implements ``JobStore/updateSources(id:url:mirrors:metadata:now:)``: one journal record,
+    /// durable under ``durability``; throws ``JobStoreError/unusable(reason:)`` after ``close()``
+    /// or an I/O failure.
+    @discardableResult
+    public func updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String], now: Date) async throws -> DownloadJob {
+        try await perform(.updateSources(id: id, url: url, mirrors: mirrors, metadata: metadata, now: now))
+    }
+
+    /// Implements ``JobStore/recoverAbandonedLeases(now:)``: the leases the journal held when
+    /// this store opened it (their holders closed it or died: the exclusive lock proves it) are
+    /// released if still held under that same lease — not renewed or claimed since — then expired
+    /// leases are swept. Returns once the change is durable under ``durability``.
+    @discardableResult
+    public func recoverAbandonedLeases(now: Date) async throws -> [UUID] {
+        try checkUsable()
+        var records: [JobRecord] = []
+        for (id, lease) in inheritedLeases.sorted(by: { ($0.value.expiresAt ?? .distantPast) < ($1.value.expiresAt ?? .distantPast) }) {
+            guard let job = table.job(id), job.state == .running, job.leaseOwner == lease.owner,
+                  job.leaseExpiresAt == lease.expiresAt else { continue }
+            let record = JobRecord.release(id: id, now: now)
+            if (try? table.apply(record)) != nil { records.append(record) }
+        }
+        inheritedLeases = [:]
+        records += table.expireLeases(now: now)
+        try await commit(records)
+        return records.compactMap { record in
+            switch record {
+            case .expire(let id, _), .release(let id, _): id
+            default: nil
+            }
         }
     }
 

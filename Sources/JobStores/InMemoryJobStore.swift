@@ -72,6 +72,12 @@ public actor InMemoryJobStore: JobStore {
     /// Implements ``JobStore/jobs(matching:)``. Reads only.
     public func jobs(matching query: JobQuery) -> [DownloadJob] { table.jobs(matching: query) }
 
+    /// Implements ``JobStore/updateSources(id:url:mirrors:metadata:now:)``. Nothing survives the process.
+    @discardableResult
+    public func updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String], now: Date) throws -> DownloadJob {
+        try table.apply(.updateSources(id: id, url: url, mirrors: mirrors, metadata: metadata, now: now))
+    }
+
     /// Implements ``JobStore/recoverExpiredLeases(now:)``. Nothing survives the process.
     @discardableResult
     public func recoverExpiredLeases(now: Date) -> [UUID] {

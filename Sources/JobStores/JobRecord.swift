@@ -17,6 +17,12 @@ enum JobRecord: Sendable, Hashable {
     case cancel(id: UUID, now: Date)
     /// The lease of a running job expired at or before `now`.
     case expire(id: UUID, now: Date)
+    /// New sources for a non-terminal job — `url` and `mirrors` replace the job's, `metadata` is
+    /// merged — with its state and lease unchanged (journal tag 12).
+    indirect case updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String], now: Date)
+    /// The lease of a running job released before its expiry because its holder is provably gone
+    /// (journal tag 13): the job becomes `retrying` (due at `now`) or `failed`, as with `expire`.
+    case release(id: UUID, now: Date)
     /// A whole job in any state (compaction snapshots).
     indirect case snapshot(DownloadJob)
 }

@@ -112,6 +112,34 @@ public protocol JobStore: Sendable {
     ///   finished by the next sweep or claim.
     @discardableResult
     func recoverExpiredLeases(now: Date) async throws -> [UUID]
+
+    /// Replaces the ``DownloadJob/url`` and ``DownloadJob/mirrors`` of a non-terminal job and
+    /// merges `metadata` into its ``DownloadJob/metadata``, in one atomic change; its state,
+    /// attempts and lease stay as they are (an attempt already running keeps the URL it started
+    /// with; the next attempt uses the new one). A `DownloadQueue` calls it when a caller enqueues
+    /// a destination that already has an open job with other URLs: the caller's URLs win.
+    /// - Throws: ``JobStoreError/unknownJob(_:)``; ``JobStoreError/illegalTransition(job:from:to:)``
+    ///   if the job is terminal; ``JobStoreError/invalidArgument(_:)`` for a URL over its size
+    ///   limit, too many mirrors, or metadata over ``DownloadJob/maximumMetadataBytes``.
+    /// - After a crash: the new URLs are durable if the call returned.
+    ///
+    /// A default implementation, for stores written before this requirement, throws
+    /// ``JobStoreError/invalidArgument(_:)`` ("cannot update"); the package's stores implement it.
+    @discardableResult
+    func updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String], now: Date) async throws -> DownloadJob
+
+    /// ``recoverExpiredLeases(now:)`` plus the leases the store can *prove* nobody holds any more,
+    /// expired or not: a restarted process calls it so the jobs a dead process left `running` are
+    /// due at once rather than when their leases run out. Returns the ids swept.
+    ///
+    /// A ``FileJournalJobStore`` proves it with its exclusive lock: every lease that was in the
+    /// journal when it was opened belonged to a process that has closed the journal or died, so
+    /// those still held under that same lease are released. A shared store (a database several
+    /// machines use) cannot tell a dead holder from a live one: the default implementation
+    /// sweeps only expired leases (``recoverExpiredLeases(now:)``).
+    /// - After a crash: like ``recoverExpiredLeases(now:)``.
+    @discardableResult
+    func recoverAbandonedLeases(now: Date) async throws -> [UUID]
 }
 
 extension JobStore {
@@ -120,6 +148,21 @@ extension JobStore {
     public func scheduleRetry(id: UUID, owner: String, at: Date, error: JobFailure, metadata: [String: String],
                               now: Date) async throws -> DownloadJob {
         try await scheduleRetry(id: id, owner: owner, at: at, error: error, now: now)
+    }
+}
+
+extension JobStore {
+    /// Refuses: see ``JobStore/updateSources(id:url:mirrors:metadata:now:)``.
+    @discardableResult
+    public func updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String],
+                              now: Date) async throws -> DownloadJob {
+        throw JobStoreError.invalidArgument("\(type(of: self)) cannot update the URLs of job \(id)")
+    }
+
+    /// Sweeps expired leases only: see ``JobStore/recoverAbandonedLeases(now:)``.
+    @discardableResult
+    public func recoverAbandonedLeases(now: Date) async throws -> [UUID] {
+        try await recoverExpiredLeases(now: now)
     }
 }
 

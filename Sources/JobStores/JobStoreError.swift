@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceSupport
 
 /// Everything a ``JobStore`` throws. A throwing call never leaves the store half-changed: the
 /// job is exactly as it was before the call (except ``io(operation:path:errno:)``, after which a
@@ -46,7 +47,7 @@ public enum JobStoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unsupportedFormatVersion(let found, let supported):
             "journal format version \(found) is newer than the supported version \(supported)"
         case .corruptJournal(let path, let offset, let reason): "\(path) is corrupt at offset \(offset): \(reason)"
-        case .io(let operation, let path, let errno): "\(operation) failed on \(path): errno \(errno)"
+        case .io(let operation, let path, let errno): "\(operation): \(ErrnoDescription.describe(errno, path: path))"
         case .unusable(let reason): "store unusable: \(reason)"
         }
     }

@@ -189,13 +189,28 @@ struct JobTable: Sendable {
 
         case .retryWithMetadata(let id, let owner, let at, let error, let metadata, let now):
             let index = try held(id, owner: owner, target: .retrying)
-            let merged = storage[index].job.metadata.merging(metadata) { _, new in new }
-            let bytes = merged.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
-            guard bytes <= DownloadJob.maximumMetadataBytes else {
-                throw JobStoreError.invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
-            }
-            storage[index].job.metadata = merged
+            storage[index].job.metadata = try Self.mergedMetadata(storage[index].job.metadata, metadata)
             return endAttempt(index, error: error.truncated, retryAt: at, now: now)
+
+        case .updateSources(let id, let url, let mirrors, let metadata, let now):
+            try Self.validateSources(url: url, mirrors: mirrors)
+            let index = try existing(id)
+            let state = storage[index].job.state
+            guard !state.isTerminal else { throw JobStoreError.illegalTransition(job: id, from: state, to: state) }
+            let merged = try Self.mergedMetadata(storage[index].job.metadata, metadata)
+            storage[index].job.url = url
+            storage[index].job.mirrors = mirrors
+            storage[index].job.metadata = merged
+            storage[index].job.updatedAt = now
+            return index
+
+        case .release(let id, let now):
+            let index = try existing(id)
+            let state = storage[index].job.state
+            guard state == .running else { throw JobStoreError.illegalTransition(job: id, from: state, to: .retrying) }
+            let owner = storage[index].job.leaseOwner ?? "unknown owner"
+            let failure = JobFailure(message: "lease of \(owner) released: its process is gone", isRetryable: true)
+            return endAttempt(index, error: failure, retryAt: now, now: now)
 
         case .fail(let id, let owner, let error, let now):
             let index = try held(id, owner: owner, target: .failed)
@@ -339,6 +354,28 @@ struct JobTable: Sendable {
 
     // MARK: Validation
 
+    /// `current` with `changes` merged in (a key given replaces its value).
+    /// - Throws: `invalidArgument` if the result exceeds ``DownloadJob/maximumMetadataBytes``.
+    static func mergedMetadata(_ current: [String: String], _ changes: [String: String]) throws -> [String: String] {
+        let merged = current.merging(changes) { _, new in new }
+        let bytes = merged.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard bytes <= DownloadJob.maximumMetadataBytes else {
+            throw JobStoreError.invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
+        }
+        return merged
+    }
+
+    /// The size limits of a job's URL and mirrors.
+    static func validateSources(url: URL, mirrors: [URL]) throws {
+        let limit = DownloadJob.maximumStringBytes
+        guard url.absoluteString.utf8.count <= limit, mirrors.allSatisfy({ $0.absoluteString.utf8.count <= limit }) else {
+            throw JobStoreError.invalidArgument("a URL is longer than \(limit) bytes")
+        }
+        guard mirrors.count <= DownloadJob.maximumMirrors else {
+            throw JobStoreError.invalidArgument("more than \(DownloadJob.maximumMirrors) mirrors")
+        }
+    }
+
     static func validateOwner(_ owner: String) throws {
         guard !owner.isEmpty else { throw JobStoreError.invalidArgument("owner must not be empty") }
         guard owner.utf8.count <= DownloadJob.maximumStringBytes else {
@@ -364,20 +401,13 @@ struct JobTable: Sendable {
     static func validateNew(_ job: DownloadJob) throws {
         try validateStored(job)
         let limit = DownloadJob.maximumStringBytes
+        try validateSources(url: job.url, mirrors: job.mirrors)
         guard job.destination.utf8.count <= limit, (job.expectedSHA256?.utf8.count ?? 0) <= limit,
-              job.url.absoluteString.utf8.count <= limit,
-              job.mirrors.allSatisfy({ $0.absoluteString.utf8.count <= limit }),
               (job.leaseOwner?.utf8.count ?? 0) <= limit
-        else { throw JobStoreError.invalidArgument("a URL, destination, SHA-256 or owner is longer than \(limit) bytes") }
-        guard job.mirrors.count <= DownloadJob.maximumMirrors else {
-            throw JobStoreError.invalidArgument("more than \(DownloadJob.maximumMirrors) mirrors")
-        }
+        else { throw JobStoreError.invalidArgument("a destination, SHA-256 or owner is longer than \(limit) bytes") }
         guard (job.lastError?.message.utf8.count ?? 0) <= JobFailure.maximumMessageBytes else {
             throw JobStoreError.invalidArgument("error message over \(JobFailure.maximumMessageBytes) bytes")
         }
-        let metadataBytes = job.metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
-        guard metadataBytes <= DownloadJob.maximumMetadataBytes else {
-            throw JobStoreError.invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
-        }
+        _ = try mergedMetadata(job.metadata, [:])
     }
 }

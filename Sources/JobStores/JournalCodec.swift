@@ -68,6 +68,11 @@ enum JournalCodec {
         /// A retry that also merges metadata (added after version 1's first release: a journal
         /// holding one cannot be read by a version without it, which reports it as damage).
         case retryWithMetadata
+        /// New URL and mirrors for a job, and merged metadata (added later, like
+        /// `retryWithMetadata`: older journals never hold it, so they stay readable).
+        case updateSources
+        /// A lease released because its holder is gone (added later, like `updateSources`).
+        case release
     }
 
     static func encode(_ record: JobRecord, into w: inout ByteWriter) {
@@ -96,6 +101,12 @@ enum JournalCodec {
         case .retryWithMetadata(let id, let owner, let at, let error, let metadata, let now):
             w.u8(Tag.retryWithMetadata.rawValue)
             w.uuid(id); w.string(owner); w.date(at); w.failure(error); w.metadata(metadata); w.date(now)
+        case .updateSources(let id, let url, let mirrors, let metadata, let now):
+            w.u8(Tag.updateSources.rawValue)
+            w.uuid(id); w.string(url.absoluteString); w.urls(mirrors); w.metadata(metadata); w.date(now)
+        case .release(let id, let now):
+            w.u8(Tag.release.rawValue)
+            w.uuid(id); w.date(now)
         case .fail(let id, let owner, let error, let now):
             w.u8(Tag.fail.rawValue)
             w.uuid(id); w.string(owner); w.failure(error); w.date(now)
@@ -126,6 +137,10 @@ enum JournalCodec {
         case .retryWithMetadata:
             record = .retryWithMetadata(id: try r.uuid(), owner: try r.string(), at: try r.date(), error: try r.failure(),
                                         metadata: try r.metadata(), now: try r.date())
+        case .updateSources:
+            record = .updateSources(id: try r.uuid(), url: try r.url(), mirrors: try r.urls(), metadata: try r.metadata(),
+                                    now: try r.date())
+        case .release: record = .release(id: try r.uuid(), now: try r.date())
         case .fail: record = .fail(id: try r.uuid(), owner: try r.string(), error: try r.failure(), now: try r.date())
         case .cancel: record = .cancel(id: try r.uuid(), now: try r.date())
         case .expire: record = .expire(id: try r.uuid(), now: try r.date())
@@ -180,8 +195,7 @@ struct ByteWriter {
     mutating func job(_ job: DownloadJob) {
         uuid(job.id)
         string(job.url.absoluteString)
-        varint(UInt64(job.mirrors.count))
-        for mirror in job.mirrors { string(mirror.absoluteString) }
+        urls(job.mirrors)
         string(job.destination)
         optional(job.expectedLength) { $0.i64($1) }
         optional(job.expectedSHA256) { $0.string($1) }
@@ -198,6 +212,12 @@ struct ByteWriter {
         date(job.createdAt)
         date(job.updatedAt)
         metadata(job.metadata)
+    }
+
+    /// A count, then each URL as a string.
+    mutating func urls(_ list: [URL]) {
+        varint(UInt64(list.count))
+        for url in list { string(url.absoluteString) }
     }
 
     /// A count, then each key and value, keys sorted (so equal maps encode equally).
@@ -303,13 +323,18 @@ struct ByteReader {
         JobFailure(message: try string(), isRetryable: try bool())
     }
 
+    /// What ``ByteWriter/urls(_:)`` wrote.
+    mutating func urls() throws(JournalCodec.DecodeError) -> [URL] {
+        let count = try count()
+        var list: [URL] = []
+        for _ in 0..<count { list.append(try url()) }
+        return list
+    }
+
     mutating func job() throws(JournalCodec.DecodeError) -> DownloadJob {
         let id = try uuid()
         let url = try url()
-        let mirrorCount = try count()
-        var mirrors: [URL] = []
-        for _ in 0..<mirrorCount { mirrors.append(try self.url()) }
-        var job = DownloadJob(id: id, url: url, mirrors: mirrors, destination: try string())
+        var job = DownloadJob(id: id, url: url, mirrors: try urls(), destination: try string())
         job.expectedLength = try optional { r throws(JournalCodec.DecodeError) in try r.i64() }
         job.expectedSHA256 = try optional { r throws(JournalCodec.DecodeError) in try r.string() }
         let priority = try i64()

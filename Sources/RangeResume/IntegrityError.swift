@@ -34,9 +34,9 @@ public struct IntegrityError: Error, Sendable, Hashable, RetryClassifiable, Cust
 
     public var description: String {
         let what = switch mismatch {
-        case .length(let expected, let actual): "length \(actual), expected \(expected)"
-        case .sha256(let expected, let actual): "SHA-256 \(actual), expected \(expected)"
+        case .length(let expected, let actual): "length mismatch (expected \(expected) bytes, got \(actual))"
+        case .sha256(let expected, let actual): "SHA-256 mismatch (expected \(expected), got \(actual))"
         }
-        return "integrity check failed: \(what)" + (isPermanent ? " (permanent)" : "")
+        return what + (isPermanent ? ", permanent" : "")
     }
 }

@@ -52,7 +52,7 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
 
     public var description: String {
         switch self {
-        case .stalled(let timeout): "download stalled: no byte for \(timeout)"
+        case .stalled(let timeout): "no data for \(DownloadErrorDescription.seconds(timeout))"
         case .tooSlow(let rate, let minimum): "download too slow: \(Int(rate)) B/s, minimum \(minimum) B/s"
         case .resumeMismatch(let reason): "resume mismatch: \(reason)"
         case .invalidResponse(let reason): "invalid response: \(reason)"
@@ -61,7 +61,8 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
         case .insecureRedirect(let url): "refused redirect to \(url.absoluteString)"
         case .invalidDestination(let reason): "invalid destination: \(reason)"
         case .invalidArgument(let reason): "invalid argument: \(reason)"
-        case .fileSystem(let operation, let path, let code): "\(operation) \(path) failed: errno \(code)"
+        case .fileSystem(_, let path, let code):
+            ErrnoDescription.describe(code, path: path) + (code == ENOSPC ? "; partial file kept" : "")
         }
     }
 }

@@ -37,7 +37,10 @@ public struct HTTPStatusError: Error, Sendable, Hashable, CustomStringConvertibl
     /// The statuses the default classification retries.
     public static let transientStatuses: Set<Int> = [408, 425, 429, 500, 502, 503, 504]
 
+    /// `HTTP 404 Not Found`, as curl words it: the status and its reason phrase (see
+    /// ``reasonPhrase(for:)``), without the URL (``url`` has it), so a log line that names the
+    /// URL does not repeat it.
     public var description: String {
-        "HTTP status \(status)" + (url.map { " from \($0.absoluteString)" } ?? "")
+        "HTTP \(status)" + (Self.reasonPhrase(for: status).map { " " + $0 } ?? "")
     }
 }

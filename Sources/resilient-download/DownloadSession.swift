@@ -3,9 +3,9 @@ import Foundation
 import JobStores
 import RangeResume
 
-/// Runs a set of jobs through a `DownloadQueue` to their end while showing progress: a live line
-/// per job on a terminal, plain lines for state changes otherwise. Collects the figures of the
-/// summary.
+/// Runs a set of jobs through a `DownloadQueue` to their end while showing progress **on
+/// stderr** (stdout is for the summary): a live line per job when stderr is a terminal, plain
+/// lines for state changes otherwise, nothing when quiet. Collects the figures of the summary.
 struct DownloadSession {
     /// One file of the session.
     struct Item {
@@ -32,13 +32,16 @@ struct DownloadSession {
     var items: [Item]
     var retries = 0
     var failedAttempts = 0
-    let isTerminal = isatty(1) == 1
+    let isTerminal = isatty(2) == 1
+    /// `-q`: no progress at all.
+    let quiet: Bool
     private var drawnLines = 0
     private var lastDraw = ContinuousClock.now
     private var resumedAttempts: Set<String> = []
 
-    init(items: [Item]) {
+    init(items: [Item], quiet: Bool = false) {
         self.items = items
+        self.quiet = quiet
     }
 
     /// Consumes `queue.events` until every item ended.
@@ -113,14 +116,13 @@ struct DownloadSession {
 
     /// A line for a log (non-terminal output only).
     private func plain(_ line: String) {
-        guard !isTerminal else { return }
-        print(line)
-        fflush(nil)   // stdout to a pipe is block-buffered: a reader of the log sees each line as it happens
+        guard !isTerminal, !quiet else { return }
+        FileHandle.standardError.write(Data((line + "\n").utf8))   // unbuffered: a reader sees each line as it happens
     }
 
     /// Redraws the live block (terminal only), at most ten times a second unless forced.
     private mutating func draw(force: Bool) {
-        guard isTerminal else { return }
+        guard isTerminal, !quiet else { return }
         let now = ContinuousClock.now
         guard force || lastDraw.duration(to: now) >= .milliseconds(100) else { return }
         lastDraw = now
@@ -129,7 +131,7 @@ struct DownloadSession {
             output += "\u{1B}[2K" + Self.liveLine(item) + "\n"
         }
         drawnLines = items.count
-        FileHandle.standardOutput.write(Data(output.utf8))
+        FileHandle.standardError.write(Data(output.utf8))
     }
 
     private static func liveLine(_ item: Item) -> String {

@@ -8,46 +8,65 @@ import ResilienceRetry
 enum URLRun {
     /// Runs the downloads; returns the exit status.
     static func run(_ options: CommandLineOptions) async throws -> Int32 {
-        let output = URL(fileURLWithPath: options.outputDirectory ?? ".", isDirectory: true).standardizedFileURL
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            printError("resilient-download: output directory does not exist: \(output.path)")
-            return 64
+        let destinations = options.urls.map(options.destination(for:))
+        if let directory = options.directory {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                printError("resilient-download: cannot create directory \(directory): \(DownloadErrorDescription.describe(error))")
+                return 64
+            }
         }
+        for destination in destinations {
+            var isDirectory: ObjCBool = false
+            let parent = destination.deletingLastPathComponent().path
+            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+                printError("resilient-download: directory does not exist: \(parent) (see --help)")
+                return 64
+            }
+            if FileManager.default.fileExists(atPath: destination.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                printError("resilient-download: \(destination.path) is a directory; -o names a file (use -d DIR)")
+                return 64
+            }
+        }
+        let output = destinations[0].deletingLastPathComponent()
         let journal = options.journal ?? output.appendingPathComponent(".resilient-download.journal").path
         let store = try FileJournalJobStore(path: journal)
-        // Short leases: after a crash or kill -9 the next run takes the dead run's jobs over
-        // within 10 s (the journal is locked by one process at a time, so nobody else renews them).
+        // The journal is locked by one process at a time: a re-run after a crash or kill -9 takes
+        // the dead run's leases over at once (`DownloadQueue.start()` → `recoverAbandonedLeases`).
         let configuration = DownloadQueueConfiguration(
-            maxConcurrentDownloads: options.concurrency, retryPolicy: .default,
+            maxConcurrentDownloads: options.concurrency,
+            retryPolicy: try RetryPolicy(maxAttempts: options.retries + 1, backoff: RetryPolicy.default.backoff),
             leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
-            resumer: RangeResumer.Configuration(checkpointInterval: Int64(options.checkpointMiB) << 20),
+            resumer: RangeResumer.Configuration(stallTimeout: .seconds(options.timeoutSeconds),
+                                                checkpointInterval: Int64(options.checkpointMiB) << 20),
             // --connections N > 1: each file is a SegmentedDownload over up to N connections.
             connectionsPerDownload: options.connections)
         let queue = DownloadQueue(store: store, configuration: configuration)
         var items: [DownloadSession.Item] = []
         var alreadyDone: [String] = []
         for (index, url) in options.urls.enumerated() {
-            let destination = output.appendingPathComponent(url.lastPathComponent)
+            let destination = destinations[index]
             let expected = options.sha256.isEmpty ? nil : options.sha256[index]
             if try await isAlreadyComplete(url: url, destination: destination, sha256: expected, in: store) {
-                alreadyDone.append(url.lastPathComponent)
+                alreadyDone.append(destination.lastPathComponent)
                 continue
             }
-            // Enqueueing a destination whose job is still open (after a crash) returns that job:
-            // it resumes from its .part file.
-            let id = try await queue.enqueue(url: url, destination: destination, expectedSHA256: expected)
-            items.append(DownloadSession.Item(id: id, name: url.lastPathComponent, url: url, expectedSHA256: expected))
+            // Enqueueing a destination whose job is still open (after a crash) returns that job,
+            // now with this URL: its .part resumes when RangeResumer's rules allow, else restarts.
+            let id = try await queue.enqueue(url: url, mirrors: options.mirrors, destination: destination,
+                                             expectedSHA256: expected)
+            items.append(DownloadSession.Item(id: id, name: destination.lastPathComponent, url: url, expectedSHA256: expected))
         }
-        for name in alreadyDone { print("\(name): already complete (journal)") }
+        if !options.quiet { for name in alreadyDone { print("\(name): already complete (journal)") } }
         let clock = ContinuousClock()
         let started = clock.now
-        var session = DownloadSession(items: items)
+        var session = DownloadSession(items: items, quiet: options.quiet)
         try await queue.start()
         if !items.isEmpty { await session.run(queue) }
         await queue.stop(graceful: true)
         await store.close()
-        print(session.summary(elapsed: started.duration(to: clock.now), faults: session.failedAttempts))
+        if !options.quiet { print(session.summary(elapsed: started.duration(to: clock.now), faults: session.failedAttempts)) }
         var status: Int32 = 0
         for item in session.items where item.result == nil || !item.isVerified {
             let reason = item.result == nil ? (item.failure ?? "not downloaded") : "SHA-256 mismatch"

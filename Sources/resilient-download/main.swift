@@ -1,6 +1,7 @@
 // resilient-download: the DownloadResilience demo and a small resumable downloader.
 // Run with no arguments for the demo, or `--help` for usage.
 import Foundation
+import RangeResume
 
 let status: Int32
 do {
@@ -8,6 +9,9 @@ do {
     switch options.mode {
     case .help:
         print(CommandLineOptions.usage)
+        status = 0
+    case .version:
+        print(CommandLineOptions.version)
         status = 0
     case .demo:
         status = try await DemoRun.run()
@@ -18,7 +22,7 @@ do {
     printError("resilient-download: \(error.message) (see --help)")
     status = 64
 } catch {
-    printError("resilient-download: \(error)")
+    printError("resilient-download: \(DownloadErrorDescription.describe(error))")
     status = 1
 }
 exit(status)

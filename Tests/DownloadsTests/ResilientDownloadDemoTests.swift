@@ -36,8 +36,9 @@ struct ResilientDownloadDemoTests {
         #expect(!lines.contains { $0.contains("\u{1B}[") })
     }
 
-    @Test(arguments: [["--bogus"], ["--concurrency", "0", "http://127.0.0.1/x", "-o", "/tmp"], ["http://127.0.0.1/x"],
-                      ["ftp://example.com/x", "-o", "/tmp"], ["http://127.0.0.1/x", "-o", "/tmp", "--sha256", "abc"]])
+    @Test(arguments: [["--bogus"], ["--concurrency", "0", "http://127.0.0.1/x", "-d", "/tmp"],
+                      ["-o", "f", "http://127.0.0.1/x", "http://127.0.0.1/y"],
+                      ["ftp://example.com/x", "-d", "/tmp"], ["http://127.0.0.1/x", "-d", "/tmp", "--sha256", "abc"]])
     func badArgumentsExitWith64(arguments: [String]) async throws {
         let (lines, status) = try await Self.run(arguments)
         #expect(status == .exited(64))
@@ -51,13 +52,13 @@ struct ResilientDownloadDemoTests {
         for (index, body) in bodies.enumerated() { server.serve(body, at: "/u\(index).bin") }
         server.enqueueFaults([.dropAfter(bytes: 120_000)], for: "/u0.bin")
         let urls = (0..<2).map { server.url(for: "/u\($0).bin").absoluteString }
-        let ok = try await Self.run(urls + ["-o", dir.url.path, "--sha256", SHA256Hasher.hex(of: bodies[0]),
+        let ok = try await Self.run(urls + ["-d", dir.url.path, "--sha256", SHA256Hasher.hex(of: bodies[0]),
                                             "--sha256", SHA256Hasher.hex(of: bodies[1])])
         #expect(ok.status == .exited(0))
         for (index, body) in bodies.enumerated() { #expect(contents(of: dir.file("u\(index).bin")) == Data(body)) }
         #expect(server.requests(for: "/u0.bin").last?.range == RangeResumer.Engine.urlSession.rangeField(from: 120_000))
 
-        let missing = try await Self.run([server.url(for: "/nope.bin").absoluteString, "-o", dir.url.path])
+        let missing = try await Self.run([server.url(for: "/nope.bin").absoluteString, "-d", dir.url.path])
         #expect(missing.status == .exited(1))
         #expect(!exists(dir.file("nope.bin")))
     }
@@ -67,7 +68,7 @@ struct ResilientDownloadDemoTests {
         let dir = try ScratchDirectory(); defer { dir.cleanup() }
         let body = seededBytes(6 << 20, seed: 77)
         server.serve(body, at: "/big.bin")
-        let run = try await Self.run([server.url(for: "/big.bin").absoluteString, "-o", dir.url.path,
+        let run = try await Self.run([server.url(for: "/big.bin").absoluteString, "-d", dir.url.path,
                                       "--connections", "4", "--sha256", SHA256Hasher.hex(of: body)])
         #expect(run.status == .exited(0))
         #expect(contents(of: dir.file("big.bin")) == Data(body))

@@ -40,7 +40,7 @@ struct ResilientDownloadKillTests {
 
         func arguments(sha256: String?) -> [String] {
             ["--journal", dir.file("jobs.journal").path, "--concurrency", "1", "--checkpoint-mib", "1"]
-                + (sha256.map { ["--sha256", $0] } ?? []) + [url.absoluteString, "-o", output.path]
+                + (sha256.map { ["--sha256", $0] } ?? []) + [url.absoluteString, "-d", output.path]
         }
 
         func tearDown() {
@@ -51,9 +51,16 @@ struct ResilientDownloadKillTests {
 
     static var executable: URL { ChildProcess.siblingExecutable(named: "resilient-download") }
 
-    /// Runs the CLI to its end; stdout lines and exit status.
+    /// Starts the CLI with its stderr (progress, failures) merged into the captured stdout (the
+    /// summary), via `sh -c 'exec … 2>&1'`: the child's pid is the CLI's own.
+    static func spawnMerged(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(executable: URL(fileURLWithPath: "/bin/sh"),
+                         arguments: ["-c", "exec \"$0\" \"$@\" 2>&1", executable.path] + arguments)
+    }
+
+    /// Runs the CLI to its end; its stdout and stderr lines, and exit status.
     static func run(_ arguments: [String]) async throws -> (lines: [String], status: ChildProcess.ExitStatus) {
-        let child = try ChildProcess(executable: executable, arguments: arguments)
+        let child = try spawnMerged(arguments)
         var lines: [String] = []
         while let line = await child.nextLine() { lines.append(line) }
         return (lines, await child.exitStatus)
@@ -72,7 +79,7 @@ struct ResilientDownloadKillTests {
     /// Starts the CLI, waits for a progress line of `big.bin` at ≥ ``killAfter`` bytes, then
     /// `SIGKILL`s it. Returns the last position it reported.
     static func startAndKill(_ fixture: Fixture, sha256: String?) async throws -> Int {
-        let child = try ChildProcess(executable: executable, arguments: fixture.arguments(sha256: sha256))
+        let child = try spawnMerged(fixture.arguments(sha256: sha256))
         var reported = 0
         var seen: [String] = []
         while reported < killAfter, let line = await child.nextLine() {
@@ -137,7 +144,8 @@ struct ResilientDownloadKillTests {
         #expect(sent[1].status == 200 && sent[1].bodyBytesSent == changed.count)
     }
 
-    @Test(arguments: [["--checkpoint-mib", "0", "http://127.0.0.1/x", "-o", "/tmp"], ["--nope"], ["http://127.0.0.1/x"]])
+    @Test(arguments: [["--checkpoint-mib", "0", "http://127.0.0.1/x", "-d", "/tmp"], ["--nope"],
+                      ["-o", "/abs/f", "-d", "/tmp", "http://127.0.0.1/x"]])
     func badArgumentsExit64WithOneLineOnStderr(arguments: [String]) async throws {
         let (lines, status) = try await Self.runCapturingStderr(arguments)
         #expect(status == .exited(64))
@@ -148,8 +156,8 @@ struct ResilientDownloadKillTests {
         let fixture = try Fixture(); defer { fixture.tearDown() }
         fixture.server.serve(seededBytes(10_000, seed: 3), at: "/ok.bin")
         let missing = ["/gone1.bin", "/gone2.bin"].map { fixture.server.url(for: $0).absoluteString }
-        let arguments = ["--journal", fixture.dir.file("jobs.journal").path, missing[0],
-                         fixture.server.url(for: "/ok.bin").absoluteString, missing[1], "-o", fixture.output.path]
+        let arguments = ["-q", "--journal", fixture.dir.file("jobs.journal").path, missing[0],
+                         fixture.server.url(for: "/ok.bin").absoluteString, missing[1], "-d", fixture.output.path]
         let (lines, status) = try await Self.runCapturingStderr(arguments)
         #expect(status != .exited(0))
         #expect(lines.count == 2, "\(lines)")

@@ -78,7 +78,7 @@ struct RetryClassifierTests {
         #expect(error.value(forHeader: "etag") == "\"a\"")
         #expect(error.retryAfter == "3")
         #expect(error.value(forHeader: "missing") == nil)
-        #expect(error.description == "HTTP status 503")
+        #expect(error.description == "HTTP 503 Service Unavailable")
     }
 }
 
