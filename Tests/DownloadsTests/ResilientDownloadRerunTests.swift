@@ -57,8 +57,12 @@ struct ResilientDownloadRerunTests {
         }
         #expect(await child.exitStatus == .exited(0), "\(lines.joined(separator: "\n"))")
         let elapsed = try #require(firstByte, "\(lines.joined(separator: "\n"))")
-        print("resilient-download re-run: first byte after \(elapsed)")
-        #expect(elapsed < .seconds(1), "\(lines.joined(separator: "\n"))")
+        // The issue's target is 1 s. Under ThreadSanitizer the instrumented CLI starts several
+        // times slower (1.3 s seen on a loaded machine), so that pass allows 5 s, which still
+        // proves the re-run did not wait for the dead run's 10 s lease.
+        let bound: Duration = Sanitizers.isThreadSanitizerActive ? .seconds(5) : .seconds(1)
+        print("resilient-download re-run: first byte after \(elapsed) (bound \(bound))")
+        #expect(elapsed < bound, "\(lines.joined(separator: "\n"))")
         #expect(fixture.server.requests(for: "/big.bin").count == 2)
         #expect(contents(of: fixture.destination) == Data(fixture.body))
     }
