@@ -29,12 +29,15 @@ public struct RecordedRequest: Sendable, Hashable, CustomStringConvertible {
     /// Whether the whole body was sent (no fault cut it short, the client did not disconnect and
     /// the server was not stopped). `false` while the response is still being sent.
     public var completed: Bool
+    /// When the server had read the request head (on its own thread, so a busy test process does
+    /// not delay it): for measuring how soon a client sent a request.
+    public var receivedAt: ContinuousClock.Instant
 
     /// Creates a record (the server creates them; tests rarely need to).
     public init(
         index: Int, method: String, target: String, path: String, version: String,
         headers: HTTPHeaderFields, fault: HTTPFault?, status: Int,
-        bodyBytesSent: Int = 0, completed: Bool = false
+        bodyBytesSent: Int = 0, completed: Bool = false, receivedAt: ContinuousClock.Instant = .now
     ) {
         self.index = index
         self.method = method
@@ -46,6 +49,7 @@ public struct RecordedRequest: Sendable, Hashable, CustomStringConvertible {
         self.status = status
         self.bodyBytesSent = bodyBytesSent
         self.completed = completed
+        self.receivedAt = receivedAt
     }
 
     /// The `Range` header field, if sent.
