@@ -48,8 +48,8 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "ResilienceRetryTests", dependencies: ["ResilienceRetry", "ResilienceTesting"]),
-        .testTarget(name: "ResilienceSemaphoreTests", dependencies: ["ResilienceSemaphore", "ResilienceTesting"]),
+        .testTarget(name: "ResilienceRetryTests", dependencies: ["ResilienceRetry", "ResilienceTesting", "ResilienceSupport"]),
+        .testTarget(name: "ResilienceSemaphoreTests", dependencies: ["ResilienceSemaphore", "ResilienceTesting", "ResilienceSupport"]),
         .testTarget(
             name: "RangeResumeTests",
             dependencies: ["ResilienceSupport", "RangeResume", "ResilienceRetry", "ResilienceTesting", "RangeResumeChild",
@@ -62,11 +62,11 @@ let package = Package(
         .testTarget(
             name: "DownloadsTests",
             dependencies: [
-                "Downloads", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "ResilienceRetry",
+                "Downloads", "ResilienceSupport", "ResilienceTesting", "SharedDownloadChild", "RangeResume", "JobStores", "ResilienceRetry",
                 "DownloadQueueChild", "resilient-download", "SegmentedDownloadChild", "ConcurrentDownloadChild",
             ]
         ),
-        .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting"]),
+        .testTarget(name: "ResilienceTestingTests", dependencies: ["ResilienceTesting", "ResilienceSupport"]),
         .testTarget(name: "ResilienceSupportTests", dependencies: ["ResilienceSupport"]),
 
         // MARK: Child processes spawned by tests (built with the tests, not products)

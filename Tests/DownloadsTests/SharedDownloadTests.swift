@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Downloads
 import Foundation
 import ResilienceTesting
@@ -25,14 +26,14 @@ private let payload = Data("the one true file".utf8)
 
 /// The pids `onWait` was called with, from another task.
 final class Announcements: Sendable {
-    private let list = Mutex<[Int32?]>([])
+    private let list = LockedValue<[Int32?]>([])
     var values: [Int32?] { list.withLock { $0 } }
     func append(_ pid: Int32?) { list.withLock { $0.append(pid) } }
 }
 
 /// Counts calls to a download closure running in another task.
 final class CallCounter: Sendable {
-    private let count = Mutex(0)
+    private let count = LockedValue(0)
     var value: Int { count.withLock { $0 } }
     func increment() { count.withLock { $0 += 1 } }
 }

@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
@@ -278,7 +279,7 @@ struct FaultyServerIntegrationTests {
 
 /// Collects retry events from the `onEvent` callback.
 final class EventLog: Sendable {
-    private let events = Mutex<[RetryEvent]>([])
+    private let events = LockedValue<[RetryEvent]>([])
     func append(_ event: RetryEvent) { events.withLock { $0.append(event) } }
     var delays: [Duration] {
         events.withLock { $0.compactMap { if case .retry(let delay, _) = $0.action { delay } else { nil } } }

@@ -67,7 +67,7 @@ struct ResumePartsTests {
 
     @Test func cancelReleasesABlockedProducerAndDropsLateEvents() async throws {
         let channel = TransportChannel(limit: 100)
-        let cancelled = Mutex(false)
+        let cancelled = LockedValue(false)
         channel.setCancelHandler { cancelled.withLock { $0 = true } }
         let producerDone = AsyncStream.makeStream(of: Int.self)
         let producer = Thread {

@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Foundation
 @testable import RangeResume
 import ResilienceTesting
@@ -23,10 +24,10 @@ final class ScriptedTransport: HTTPTransport {
         var ending: Ending = .end
     }
 
-    private let state: Mutex<(responses: [Response], requests: [TransportRequest], channels: [TransportChannel])>
+    private let state: LockedValue<(responses: [Response], requests: [TransportRequest], channels: [TransportChannel])>
 
     init(_ responses: [Response]) {
-        state = Mutex((responses, [], []))
+        state = LockedValue((responses, [], []))
     }
 
     var requests: [TransportRequest] { state.withLock { $0.requests } }

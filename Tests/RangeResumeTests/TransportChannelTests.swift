@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Foundation
 @testable import RangeResume
 import Synchronization
@@ -68,7 +69,7 @@ struct TransportChannelTests {
 
     @Test func whenDrainedRunsOnceTheConsumerHasTakenEnough() async throws {
         let channel = TransportChannel(limit: 4 << 20)
-        let ran = Mutex(0)
+        let ran = LockedValue(0)
         channel.whenDrained(to: 0) { ran.withLock { $0 += 1 } }          // already drained: runs now
         #expect(ran.withLock { $0 } == 1)
         for index in 0..<3 {                                             // 3 MiB, in three 1 MiB chunks
@@ -85,7 +86,7 @@ struct TransportChannelTests {
 
     @Test func cancelDropsCoalescedBytesAndThePendingDrainAction() async throws {
         let channel = TransportChannel()
-        let ran = Mutex(false)
+        let ran = LockedValue(false)
         channel.offer(contentsOf: Data(Self.chunk(1, size: 5000)))
         channel.whenDrained(to: 0) { ran.withLock { $0 = true } }
         channel.cancel(CancellationError())

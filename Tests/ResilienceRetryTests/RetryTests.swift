@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Foundation
 import ResilienceTesting
 import ResilienceRetry
@@ -13,7 +14,7 @@ struct AttemptError: Error, Equatable, RetryClassifiable {
 
 /// Collects events and operation calls from a retry loop running in another task.
 final class Log: Sendable {
-    private let state = Mutex<(events: [RetryEvent], calls: [Int])>(([], []))
+    private let state = LockedValue<(events: [RetryEvent], calls: [Int])>(([], []))
     var events: [RetryEvent] { state.withLock { $0.events } }
     var calls: [Int] { state.withLock { $0.calls } }
     var actions: [RetryEvent.Action] { events.map(\.action) }

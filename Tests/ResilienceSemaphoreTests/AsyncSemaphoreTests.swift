@@ -1,3 +1,4 @@
+import ResilienceSupport
 import ResilienceTesting
 import ResilienceSemaphore
 import Synchronization
@@ -5,7 +6,7 @@ import Testing
 
 /// An append-only log shared by test tasks.
 final class Log<Element: Sendable>: Sendable {
-    private let storage = Mutex<[Element]>([])
+    private let storage = LockedValue<[Element]>([])
     func append(_ element: Element) { storage.withLock { $0.append(element) } }
     var values: [Element] { storage.withLock { $0 } }
 }

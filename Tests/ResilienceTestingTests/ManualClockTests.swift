@@ -1,3 +1,4 @@
+import ResilienceSupport
 import Foundation
 import ResilienceTesting
 import Synchronization
@@ -27,7 +28,7 @@ struct ManualClockTests {
 
     @Test func sleeperWakesOnlyWhenDue() async throws {
         let clock = ManualClock()
-        let woke = Mutex(false)
+        let woke = LockedValue(false)
         let task = Task {
             try await clock.sleep(for: .seconds(10))
             woke.withLock { $0 = true }
@@ -181,7 +182,7 @@ final class Recorder: Sendable {
         var values: [Int] = []
         var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     var values: [Int] { state.withLock { $0.values } }
 
