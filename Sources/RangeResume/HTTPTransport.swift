@@ -49,6 +49,14 @@ struct TransportResponseHead: Sendable, Hashable {
     }
 
     subscript(_ name: String) -> String? { headers[name.lowercased()] }
+
+    /// The body's content coding when it is not `identity` (trimmed), or `nil` for a body sent
+    /// as it is: what every consumer refuses, since it asks for `Accept-Encoding: identity`.
+    var contentCoding: String? {
+        guard let coding = self["content-encoding"]?.trimmingCharacters(in: .whitespaces), !coding.isEmpty,
+              coding.lowercased() != "identity" else { return nil }
+        return coding
+    }
 }
 
 /// What an engine delivers into a ``TransportChannel``.

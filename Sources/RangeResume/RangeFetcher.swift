@@ -205,8 +205,7 @@ public struct RangeFetcher: Sendable {
     }
 
     private static func checkEncoding(_ head: TransportResponseHead, channel: TransportChannel) throws {
-        if (200..<300).contains(head.status), let coding = head["content-encoding"]?.trimmingCharacters(in: .whitespaces),
-           !coding.isEmpty, coding.lowercased() != "identity" {
+        if (200..<300).contains(head.status), let coding = head.contentCoding {
             channel.cancel(RangeResumeError.unsupportedContentEncoding(coding))
             throw RangeResumeError.unsupportedContentEncoding(coding)
         }

@@ -211,8 +211,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
             throw RangeResumeError.invalidResponse("no response head")
         }
         watchdog.touch(bytes: 0, at: clock.now)
-        if (200..<300).contains(head.status), let coding = head["content-encoding"]?.trimmingCharacters(in: .whitespaces),
-           !coding.isEmpty, coding.lowercased() != "identity" {
+        if (200..<300).contains(head.status), let coding = head.contentCoding {
             channel.cancel(RangeResumeError.unsupportedContentEncoding(coding))
             throw RangeResumeError.unsupportedContentEncoding(coding)
         }

@@ -141,7 +141,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         }
         if head.status == 206, let value = head["content-range"], let range = ContentRange(value),
            range.first == start, let last = range.last, let total = range.total, last < total,
-           last == min(windowLast, requestedLast ?? total - 1, total - 1), Self.identity(head) {
+           last == min(windowLast, requestedLast ?? total - 1, total - 1), head.contentCoding == nil {
             let wantedLast = min(requestedLast ?? total - 1, total - 1)
             var etag = head["etag"]?.trimmingCharacters(in: .whitespaces)
             if let tag = etag, tag.isEmpty || tag.hasPrefix("W/") { etag = nil }   // If-Range needs a strong one
@@ -163,7 +163,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         // Not a window we can present. A ranged caller judges the answer by its own rules; a plain
         // GET must not see a 206 or 416 it never asked for, unless it is a content coding the
         // caller refuses anyway.
-        if Self.field("range", in: request.headers) == nil, head.status == 416 || (head.status == 206 && Self.identity(head)) {
+        if Self.field("range", in: request.headers) == nil, head.status == 416 || (head.status == 206 && head.contentCoding == nil) {
             return resend()
         }
         phase = .streaming   // 200 (range ignored), the caller's own 206 or 416, errors: as they are
@@ -184,8 +184,8 @@ struct URLSessionExchangeStateMachine: Sendable {
         } else if let value = head["content-range"], let range = ContentRange(value) {
             if range.first != windowFirst || range.last != windowLast || range.total != entity.total {
                 problem = "Content-Range \(value)"
-            } else if !Self.identity(head) {
-                problem = "Content-Encoding \(head["content-encoding"] ?? "")"
+            } else if let coding = head.contentCoding {
+                problem = "Content-Encoding \(coding)"
             } else if let etag = entity.etag, let now = head["etag"]?.trimmingCharacters(in: .whitespaces), now != etag {
                 problem = "ETag \(now) instead of \(etag)"
             } else {
@@ -292,12 +292,5 @@ struct URLSessionExchangeStateMachine: Sendable {
         let (end, overflow) = first.addingReportingOverflow(window - 1)
         let last = overflow ? Int64.max : end
         return cap.map { min($0, last) } ?? last
-    }
-
-    static func identity(_ head: TransportResponseHead) -> Bool {
-        guard let coding = head["content-encoding"]?.trimmingCharacters(in: .whitespaces), !coding.isEmpty else {
-            return true
-        }
-        return coding.lowercased() == "identity"
     }
 }
