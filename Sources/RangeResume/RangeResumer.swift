@@ -132,7 +132,7 @@ public struct RangeResumer: Sendable {
             case .posixSockets:
                 return offset == 0 ? nil : "bytes=\(offset)-"
             case .urlSession:
-                return "bytes=\(offset)-\(offset + Int64(URLSessionExchange.window(forLimit: bufferLimit)) - 1)"
+                return "bytes=\(offset)-\(offset + Int64(URLSessionExchange.minimumWindow(forLimit: bufferLimit)) - 1)"
             }
         }
     }

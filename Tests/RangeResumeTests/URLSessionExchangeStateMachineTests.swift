@@ -229,6 +229,54 @@ struct URLSessionExchangeStateMachineTests {
         #expect(next == nil)
     }
 
+    /// Runs one more window of an adaptive exchange (window 100...400, low water 50) whose
+    /// consumer lagged by at most `pending` bytes; returns the size the next window asks for.
+    static func adaptiveStep(_ machine: inout URLSessionExchangeStateMachine, pending: Int64) throws -> Int64 {
+        let size = machine.windowLast - machine.windowFirst + 1
+        machine.forwarded(Int(size) / 2, received: size / 2 + pending, queued: 0)   // the session read ahead
+        machine.forwarded(Int(size) - Int(size) / 2, received: size, queued: 0)
+        guard case .nextWindowWhenDrained = machine.completed(error: nil) else {
+            Issue.record("expected a next window")
+            return 0
+        }
+        let sent = machine.nextWindowRequest()
+        let next = try #require(sent)
+        _ = machine.head(Self.partial("\(machine.windowFirst)-\(machine.windowLast)/100000"))
+        let range = try #require(URLSessionExchangeStateMachine.singleRange(next.headers["Range"] ?? ""))
+        let last = try #require(range.1)
+        return last - range.0 + 1
+    }
+
+    @Test func windowsGrowWhileTheConsumerKeepsUpAndShrinkWhenBytesPileUp() throws {
+        var machine = URLSessionExchangeStateMachine(
+            request: TransportRequest(url: Self.url, headers: [:]), window: 400, lowWater: 50, minimumWindow: 100)
+        #expect(machine.firstRequest().headers["Range"] == "bytes=0-99")     // starts at the minimum
+        _ = machine.head(Self.partial("0-99/100000"))
+        // Kept up (at most the low water waited): 100 → 200 → 400, and never past the maximum.
+        #expect(try Self.adaptiveStep(&machine, pending: 50) == 200)
+        #expect(try Self.adaptiveStep(&machine, pending: 10) == 400)
+        #expect(try Self.adaptiveStep(&machine, pending: 0) == 400)
+        // Between the low water and half a window: the size holds.
+        #expect(try Self.adaptiveStep(&machine, pending: 200) == 400)
+        // More than half a window waited at once: 400 → 200 → 100, and never under the minimum.
+        #expect(try Self.adaptiveStep(&machine, pending: 201) == 200)
+        #expect(try Self.adaptiveStep(&machine, pending: 150) == 100)
+        #expect(try Self.adaptiveStep(&machine, pending: 100) == 100)
+        // What waited in the channel counts as much as what the session read ahead.
+        machine.forwarded(100, received: 100, queued: 51)
+        guard case .nextWindowWhenDrained = machine.completed(error: nil) else { Issue.record("expected a next window"); return }
+        let last = machine.nextWindowRequest()
+        #expect(last?.headers["Range"] == "bytes=\(machine.windowFirst)-\(machine.windowFirst + 99)")
+    }
+
+    @Test func fixedWindowsStayFixed() throws {
+        var machine = Self.machine()                               // window 100, no minimum given
+        _ = machine.firstRequest()
+        _ = machine.head(Self.partial("0-99/100000"))
+        #expect(try Self.adaptiveStep(&machine, pending: 0) == 100)
+        #expect(try Self.adaptiveStep(&machine, pending: 100) == 100)
+    }
+
     @Test func windowsNeverOverflowTheOffsetArithmetic() {
         #expect(URLSessionExchangeStateMachine.windowLast(from: .max - 5, window: 100, cap: nil) == .max)
         #expect(URLSessionExchangeStateMachine.windowLast(from: 10, window: 100, cap: 50) == 50)
