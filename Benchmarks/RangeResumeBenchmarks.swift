@@ -45,7 +45,7 @@ enum RangeResumeBenchmarks {
                 let result = try await RangeResumer(configuration: configuration, engine: engine)
                     .download(from: url, to: URL(fileURLWithPath: parts[1]), expectedSHA256: digest)
                 if ProcessInfo.processInfo.environment["RANGERESUME_BENCH_VERBOSE"] == "1" {
-                    FileHandle.standardError.write(Data("rangeresume child: \(parts[3]) restarts \(result.restarts)\n".utf8))
+                    try? FileHandle.standardError.write(contentsOf: Data("rangeresume child: \(parts[3]) restarts \(result.restarts)\n".utf8))
                 }
                 exit(0)
             } catch {

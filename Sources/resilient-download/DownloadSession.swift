@@ -117,7 +117,7 @@ struct DownloadSession {
     /// A line for a log (non-terminal output only).
     private func plain(_ line: String) {
         guard !isTerminal, !quiet else { return }
-        FileHandle.standardError.write(Data((line + "\n").utf8))   // unbuffered: a reader sees each line as it happens
+        try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))   // unbuffered: a reader sees each line as it happens
     }
 
     /// Redraws the live block (terminal only), at most ten times a second unless forced.
@@ -131,7 +131,7 @@ struct DownloadSession {
             output += "\u{1B}[2K" + Self.liveLine(item) + "\n"
         }
         drawnLines = items.count
-        FileHandle.standardError.write(Data(output.utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(output.utf8))
     }
 
     private static func liveLine(_ item: Item) -> String {

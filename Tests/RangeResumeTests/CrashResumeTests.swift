@@ -28,9 +28,9 @@ struct CrashResumeTests {
         let url = try #require(environment[Self.childURLKey].flatMap(URL.init(string:)))
         let destination = URL(fileURLWithPath: try #require(environment[Self.childDestinationKey]))
         let result = try await RangeResumer(configuration: Self.configuration).download(from: url, to: destination) { progress in
-            FileHandle.standardOutput.write(Data("progress \(progress.bytes) \(progress.resumedFrom)\n".utf8))
+            try? FileHandle.standardOutput.write(contentsOf: Data("progress \(progress.bytes) \(progress.resumedFrom)\n".utf8))
         }
-        FileHandle.standardOutput.write(Data("done \(result.resumedFrom) \(result.length)\n".utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data("done \(result.resumedFrom) \(result.length)\n".utf8))
     }
 
     @Test(.enabled(if: NginxServer.skipReason == nil,
