@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import RangeResume
+import ResilienceTesting
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -269,7 +270,7 @@ enum RangeResumeBenchmarks {
         let pipe = Pipe()
         process.standardOutput = pipe
         do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = Data(PipeReader.readToEnd(pipe.fileHandleForReading.fileDescriptor))
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self)
@@ -306,8 +307,7 @@ final class LoopbackNginx {
         guard (try? process.run()) != nil else { return nil }
         var log = ""
         while !log.contains("start worker process") {
-            let data = pipe.fileHandleForReading.availableData
-            if data.isEmpty { return nil }
+            guard let data = PipeReader.readSome(pipe.fileHandleForReading.fileDescriptor) else { return nil }
             log += String(decoding: data, as: UTF8.self)
         }
     }

@@ -127,14 +127,12 @@ final class ChildDownload {
         process.standardError = FileHandle.nullDevice
         let (stream, continuation) = AsyncStream.makeStream(of: String.self)
         lines = stream
-        let handle = pipe.fileHandleForReading
+        let fd = pipe.fileHandleForReading.fileDescriptor
         try process.run()
         // A plain thread does the blocking reads and hands whole lines to the test.
         Thread.detachNewThread {
             var pending = ""
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
+            while let data = PipeReader.readSome(fd) {   // not FileHandle: it traps on EINTR
                 pending += String(decoding: data, as: UTF8.self)
                 while let newline = pending.firstIndex(of: "\n") {
                     continuation.yield(String(pending[..<newline]))
