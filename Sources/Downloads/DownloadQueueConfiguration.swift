@@ -35,6 +35,10 @@ public struct DownloadQueueConfiguration: Sendable {
     /// without ranges; segments are retried inside the attempt with the segmented defaults, on
     /// the queue's transfer clock). Default 1: each attempt is one `RangeResumer` download.
     public var connectionsPerDownload: Int
+    /// Supplies credentials before every attempt of every job (and once more after a `401`),
+    /// so that tokens never reach the store: see `RangeResume.RequestAuthorizer`. Segmented
+    /// attempts (``connectionsPerDownload`` above 1) do not use it yet. Default `nil`.
+    public var authorizer: (any RequestAuthorizer)?
     /// The lease owner this queue claims jobs as. Unique per queue instance by default
     /// (`<host>:<pid>:<random>`); two live queues must never share one.
     public var owner: String
@@ -50,7 +54,8 @@ public struct DownloadQueueConfiguration: Sendable {
         keepsPartialFilesOnCancel: Bool = false,
         resumer: RangeResumer.Configuration = RangeResumer.Configuration(),
         owner: String? = nil,
-        connectionsPerDownload: Int = 1
+        connectionsPerDownload: Int = 1,
+        authorizer: (any RequestAuthorizer)? = nil
     ) {
         self.maxConcurrentDownloads = max(1, maxConcurrentDownloads)
         self.maxConcurrentDownloadsPerHost = maxConcurrentDownloadsPerHost.map { max(1, $0) }
@@ -62,6 +67,7 @@ public struct DownloadQueueConfiguration: Sendable {
         self.resumer = resumer
         self.owner = owner ?? Self.uniqueOwner()
         self.connectionsPerDownload = max(1, connectionsPerDownload)
+        self.authorizer = authorizer
     }
 
     /// `<host>:<pid>:<8 random hex digits>`.

@@ -139,19 +139,26 @@ public struct RangeResumer: Sendable {
 
     /// The configuration of every download this resumer makes.
     public let configuration: Configuration
+    /// Asked for credentials before every attempt (and once more after a `401`); `nil`: none.
+    public let authorizer: (any RequestAuthorizer)?
     let transport: any HTTPTransport
 
     /// Creates a resumer that downloads with `engine` (default URLSession; FoundationNetworking on Linux).
-    public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession) {
+    ///
+    /// - Parameter authorizer: supplies credentials per attempt, never stored anywhere (see
+    ///   ``RequestAuthorizer``). Default none.
+    public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession,
+                authorizer: (any RequestAuthorizer)? = nil) {
         switch engine {
-        case .urlSession: self.init(configuration: configuration, transport: URLSessionTransport())
-        case .posixSockets: self.init(configuration: configuration, transport: SocketTransport())
+        case .urlSession: self.init(configuration: configuration, transport: URLSessionTransport(), authorizer: authorizer)
+        case .posixSockets: self.init(configuration: configuration, transport: SocketTransport(), authorizer: authorizer)
         }
     }
 
-    init(configuration: Configuration, transport: any HTTPTransport) {
+    init(configuration: Configuration, transport: any HTTPTransport, authorizer: (any RequestAuthorizer)? = nil) {
         self.configuration = configuration
         self.transport = transport
+        self.authorizer = authorizer
     }
 
     /// The `.part` file a download to `destination` writes: `<destination>.part`.
@@ -191,7 +198,8 @@ public struct RangeResumer: Sendable {
     /// - Throws: `HTTPStatusError` (status ≥ 300 other than a usable 206/416; carries the headers,
     ///   so `Retry-After` is honoured), `IncompleteDownloadError` (body cut short; `.part` kept),
     ///   ``IntegrityError`` (`.part` deleted), ``RangeResumeError``, `URLError` for connection
-    ///   failures before any response, and `CancellationError` (progress so far is checkpointed).
+    ///   failures before any response, `CancellationError` (progress so far is checkpointed), and
+    ///   what the ``authorizer`` throws.
     public func download<C: Clock<Duration>>(
         from url: URL,
         mirrors: [URL] = [],
@@ -202,8 +210,9 @@ public struct RangeResumer: Sendable {
         progress: (@Sendable (DownloadProgress) -> Void)? = nil
     ) async throws -> DownloadResult {
         let attempt = try ResumeAttempt(
-            configuration: configuration, transport: transport, url: url, mirrors: mirrors, destination: destination,
-            expectedLength: expectedLength, expectedSHA256: expectedSHA256, clock: clock, progress: progress)
+            configuration: configuration, transport: transport, authorizer: authorizer, url: url, mirrors: mirrors,
+            destination: destination, expectedLength: expectedLength, expectedSHA256: expectedSHA256, clock: clock,
+            progress: progress)
         return try await attempt.run()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceRetry
 
 /// The URLSession engine's decisions for one exchange, as pure code (no URLSession, no threads):
 /// how a request is fetched in bounded **windows**, what head the consumer sees, and how each way
@@ -68,7 +69,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         /// A later window answered as promised: nothing to forward.
         case proceed
         /// End the stream with this error (and cancel the task).
-        case fail(RangeResumeError)
+        case fail(any Error)
         /// The windowed first request cannot be used: cancel it and send this, the caller's own.
         case resend(TransportRequest)
     }
@@ -200,7 +201,12 @@ struct URLSessionExchangeStateMachine: Sendable {
     private mutating func windowHead(_ head: TransportResponseHead) -> HeadAction {
         guard let entity else { return .proceed }
         let problem: String?
-        if head.status != 206 {
+        if head.status >= 300 && head.status != 416 {
+            // The server refused this window (a token that expired, 503 with Retry-After, …):
+            // the consumer sees that status, to be classified and retried like any other.
+            phase = .finished
+            return .fail(HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? entity.url))
+        } else if head.status != 206 {
             problem = "status \(head.status)"
         } else if let value = head["content-range"], let range = ContentRange(value) {
             if range.first != windowFirst || range.last != windowLast || range.total != entity.total {
@@ -220,7 +226,7 @@ struct URLSessionExchangeStateMachine: Sendable {
             return .proceed
         }
         phase = .finished
-        return .fail(.resumeMismatch("asking for bytes \(windowFirst)-\(windowLast)/\(entity.total) of the same "
+        return .fail(RangeResumeError.resumeMismatch("asking for bytes \(windowFirst)-\(windowLast)/\(entity.total) of the same "
                                      + "entity, the server answered \(problem)"))
     }
 

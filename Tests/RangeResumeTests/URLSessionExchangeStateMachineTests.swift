@@ -1,5 +1,6 @@
 import Foundation
 @testable import RangeResume
+import ResilienceRetry
 import Testing
 
 /// The URLSession engine's windowed exchange, decision by decision, without a transport.
@@ -160,6 +161,16 @@ struct URLSessionExchangeStateMachineTests {
         #expect(head == answer)
     }
 
+    /// A plain GET of 300 bytes in windows of 100 whose second window's request is out.
+    static func awaitingSecondWindow() throws -> URLSessionExchangeStateMachine {
+        var machine = Self.machine()
+        _ = machine.firstRequest()
+        _ = machine.head(Self.partial("0-99/300"))
+        _ = Self.deliver(100, &machine)
+        _ = try #require(Self.next(&machine))
+        return machine
+    }
+
     @Test(arguments: [
         TransportResponseHead(status: 200, headers: ["Content-Length": "300"]),              // validator changed
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 0-99/300"]),    // wrong start
@@ -168,18 +179,29 @@ struct URLSessionExchangeStateMachineTests {
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 100-199/300", "ETag": "\"v2\""]),
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 100-199/300", "Content-Encoding": "br"]),
         TransportResponseHead(status: 206, headers: [:]),
-        TransportResponseHead(status: 503, headers: [:]),
+        TransportResponseHead(status: 200, headers: ["Content-Length": "300"]),               // Range ignored now
     ])
     func aLaterWindowThatIsNotExactlyItsBytesEndsTheStream(answer: TransportResponseHead) throws {
-        var machine = Self.machine()
-        _ = machine.firstRequest()
-        _ = machine.head(Self.partial("0-99/300"))
-        _ = Self.deliver(100, &machine)
-        _ = try #require(Self.next(&machine))
-        guard case .fail(.resumeMismatch(let reason)) = machine.head(answer) else { Issue.record("expected a failure"); return }
+        var machine = try Self.awaitingSecondWindow()
+        guard case .fail(let error) = machine.head(answer), case .resumeMismatch(let reason)? = error as? RangeResumeError else {
+            Issue.record("expected a resume mismatch"); return
+        }
         #expect(reason.contains("100-199/300"))
         #expect(machine.phase == .finished)
         guard case .ignore = machine.completed(error: URLError(.cancelled)) else { Issue.record("not ignored"); return }
+    }
+
+    /// A window refused with an error status (an expired token's 401, a 503 with Retry-After)
+    /// ends the stream with that status, for the resumer to classify (and re-authorize) as usual.
+    @Test(arguments: [401, 403, 429, 503])
+    func aLaterWindowRefusedWithAnErrorStatusEndsTheStreamWithIt(status: Int) throws {
+        var machine = try Self.awaitingSecondWindow()
+        let answer = TransportResponseHead(status: status, headers: ["Retry-After": "7"])
+        guard case .fail(let error) = machine.head(answer), let refused = error as? HTTPStatusError else {
+            Issue.record("expected an HTTPStatusError"); return
+        }
+        #expect(refused.status == status && refused.retryAfter == "7")
+        #expect(machine.phase == .finished)
     }
 
     @Test func aShortWindowOrAnErrorEndsTheStreamForTheConsumerToJudge() {
