@@ -1,0 +1,232 @@
+import ResilienceSupport
+
+/// ALICE-style crash-state exploration (Pillai et al., "All File Systems Are Not Created Equal",
+/// OSDI 2014): from a trace recorded by `FileOperationRecorder`, builds the states a power loss
+/// can leave on disk and hands each to a checker that runs the real recovery on it.
+///
+/// ## Persistence model (close to ext4 `data=ordered`, but weaker where ext4 is lenient)
+/// - The crash can happen after any operation of the trace; nothing after it happened.
+/// - A write not yet covered by an `fsync`/`fdatasync` of its file may be lost, kept, or kept only
+///   in part, at `blockSize` granularity (each block independently; a lost block in the middle of
+///   a file reads as zeros when a later block extends it). The same holds for a truncate.
+/// - Unsynced changes to different files (and to different blocks of one file) may persist in any
+///   combination: their order is not preserved.
+/// - A creation, rename or unlink is durable only after an `fsync` of its directory. Unsynced ones
+///   persist as a prefix, in order, per directory (the metadata journal commits in order); a
+///   rename may thus be durable while the renamed file's unsynced data is not.
+/// - Everything before a completed `fsync`/`fdatasync` of a file stays, and every directory change
+///   before a completed `fsync` of the directory.
+///
+/// Exhaustive when the whole space has at most ``exhaustiveLimit`` states; else a seeded sample
+/// (``SeededRandomNumberGenerator``) of distinct states. Identical states (same files, same
+/// acknowledged marks) are checked once.
+///
+/// Package-level, not public: the recording seam is `FileSystem`'s, so only this package's
+/// durable structures can be traced.
+package struct CrashStateExplorer: Sendable {
+    /// The recorded trace.
+    package let trace: [FileOperation]
+    /// The granularity at which an unsynced write may be torn.
+    package let blockSize: Int
+    /// The largest space explored exhaustively.
+    package var exhaustiveLimit = 20_000
+    private let units: PersistenceUnits
+
+    /// An explorer of `trace`; `initialFiles` were on disk (durable) when recording started.
+    package init(trace: [FileOperation], initialFiles: [String: [UInt8]] = [:], blockSize: Int = 4096) {
+        self.trace = trace
+        self.blockSize = blockSize
+        self.units = PersistenceUnits(trace: trace, initialFiles: initialFiles, blockSize: blockSize)
+    }
+
+    /// Checks distinct crash states (all of them, or `samples` drawn with `seed`) with `check`,
+    /// which returns the invariants a state breaks (empty: none).
+    package func explore(
+        workload: String, samples: Int, seed: UInt64, check: (CrashState) async -> [String]
+    ) async -> CrashExplorationReport {
+        var report = CrashExplorationReport(workload: workload, traceLength: trace.count, seed: seed)
+        var seen = Set<UInt64>()
+        var base = Base(crashPoint: -1, names: [:], contents: [:])
+        func visit(_ choice: Choice) async {
+            guard seen.insert(choice.key).inserted else { return }
+            if base.crashPoint != choice.crashPoint { base = self.base(crashPoint: choice.crashPoint) }
+            let state = build(choice, on: base)
+            report.statesExplored += 1
+            let messages = await check(state)
+            guard !messages.isEmpty else { return }
+            report.violationCount += 1
+            if report.violations.count < 5 {
+                let prefix = trace[max(0, state.crashPoint - 8)..<state.crashPoint].map(\.description)
+                report.violations.append(.init(crashPoint: state.crashPoint, tracePrefix: prefix,
+                                               dropped: state.dropped, messages: messages))
+            }
+        }
+        let counts = (0...trace.count).map(stateCount(crashPoint:))
+        let total = counts.reduce(0) { $0 > exhaustiveLimit ? $0 : $0 + $1 }
+        if total <= exhaustiveLimit {
+            report.exhaustive = true
+            for crashPoint in 0...trace.count {
+                for index in 0..<counts[crashPoint] {
+                    var rest = index
+                    await visit(choose(crashPoint: crashPoint) { radix in
+                        defer { rest /= radix }
+                        return rest % radix
+                    })
+                }
+            }
+            return report
+        }
+        // Sampled in batches sorted by crash point, so that each durable base is built once.
+        var random = SeededRandomNumberGenerator(seed: seed)
+        var attempts = 0
+        while report.statesExplored < samples, attempts < samples * 20 {
+            let batch = (0..<1_000).map { _ in
+                (crashPoint: Int.random(in: 0...trace.count, using: &random), keep: [0.0, 0.1, 0.5, 0.9, 1.0].randomElement(using: &random)!,
+                 seed: random.next())
+            }.sorted { $0.crashPoint < $1.crashPoint }
+            attempts += batch.count
+            for draw in batch where report.statesExplored < samples {
+                var choices = SeededRandomNumberGenerator(seed: draw.seed)
+                await visit(choose(crashPoint: draw.crashPoint) { radix in
+                    if radix == 2 { return Double.random(in: 0..<1, using: &choices) < draw.keep ? 1 : 0 }
+                    if draw.keep == 0 || draw.keep == 1 { return draw.keep == 0 ? 0 : radix - 1 }
+                    return Int.random(in: 0..<radix, using: &choices)
+                })
+            }
+        }
+        return report
+    }
+
+    /// The number of states of a crash after `crashPoint` operations (capped past the limit).
+    func stateCount(crashPoint: Int) -> Int {
+        var perDirectory: [String: Int] = [:]
+        var count = 1
+        for unit in units.units where unit.operation < crashPoint && unit.durableAt >= crashPoint {
+            switch unit.change {
+            case .data: count = min(count * 2, exhaustiveLimit + 1)
+            case .directory(let path, _): perDirectory[path, default: 0] += 1
+            }
+        }
+        for pending in perDirectory.values { count = min(count * (pending + 1), exhaustiveLimit + 1) }
+        return count
+    }
+
+    /// Which unsynced units one crash state keeps.
+    struct Choice {
+        let crashPoint: Int
+        /// Indices into the units of the unsynced ones kept, in trace order.
+        var kept: [Int] = []
+        var dropped: [Int] = []
+        /// Identifies the resulting state: a sum of per-unit random words over every unit applied
+        /// (durable or kept), and the number of marks before the crash point.
+        var key: UInt64 = 0
+    }
+
+    /// The durable part of every state of a crash after `crashPoint` operations: for each file
+    /// and directory, the changes before its last sync (a prefix of its changes, so they can be
+    /// applied before the unsynced ones).
+    struct Base {
+        let crashPoint: Int
+        var names: [String: Int]
+        var contents: [Int: [UInt8]]
+    }
+
+    func base(crashPoint: Int) -> Base {
+        var base = Base(crashPoint: crashPoint, names: units.initialNames,
+                        contents: Dictionary(uniqueKeysWithValues: units.initialContents.enumerated().map { ($0, $1) }))
+        for unit in units.units where unit.operation < crashPoint && unit.durableAt < crashPoint {
+            Self.apply(unit.change, names: &base.names, contents: &base.contents)
+        }
+        return base
+    }
+
+    /// The choice of a crash after `crashPoint` operations in which `choose(radix)` decides, for
+    /// each directory in turn, how many of its unsynced changes persist (`0..<radix`) and then,
+    /// for each unsynced data block, whether it persists (radix 2, 1 = kept).
+    func choose(crashPoint: Int, choose: (Int) -> Int) -> Choice {
+        var choice = Choice(crashPoint: crashPoint)
+        var pendingDirectory: [String: Int] = [:]
+        var marks = 0
+        for operation in trace[..<crashPoint] { if case .mark = operation { marks += 1 } }
+        choice.key = UInt64(marks) &* 0x9E37_79B9_7F4A_7C15
+        for (index, unit) in units.units.enumerated() where unit.operation < crashPoint {
+            if unit.durableAt < crashPoint {
+                choice.key &+= Self.word(index)
+            } else if case .directory(let path, _) = unit.change {
+                pendingDirectory[path, default: 0] += 1
+            }
+        }
+        var keptDirectory: [String: Int] = [:]
+        for (path, pending) in pendingDirectory.sorted(by: { $0.key < $1.key }) { keptDirectory[path] = choose(pending + 1) }
+        for (index, unit) in units.units.enumerated() where unit.operation < crashPoint && unit.durableAt >= crashPoint {
+            let keep: Bool
+            switch unit.change {
+            case .directory(let path, _):
+                keep = keptDirectory[path, default: 0] > 0
+                if keep { keptDirectory[path, default: 0] -= 1 }
+            case .data:
+                keep = choose(2) == 1
+            }
+            if keep {
+                choice.kept.append(index)
+                choice.key &+= Self.word(index)
+            } else {
+                choice.dropped.append(index)
+            }
+        }
+        return choice
+    }
+
+    /// The state of `choice`: its unsynced kept units applied on `base`.
+    func build(_ choice: Choice, on base: Base) -> CrashState {
+        var names = base.names
+        var contents = base.contents
+        for index in choice.kept { Self.apply(units.units[index].change, names: &names, contents: &contents) }
+        let marks = trace[..<choice.crashPoint].compactMap { operation -> String? in
+            if case .mark(let label) = operation { label } else { nil }
+        }
+        let dropped = choice.dropped.map { index in
+            let unit = units.units[index]
+            return Self.describe(unit.change, of: trace[unit.operation])
+        }
+        return CrashState(crashPoint: choice.crashPoint, files: names.mapValues { contents[$0] ?? [] }, marks: marks, dropped: dropped)
+    }
+
+    /// A fixed pseudo-random word for unit `index` (SplitMix64 of it).
+    private static func word(_ index: Int) -> UInt64 {
+        var z = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    private static func apply(_ change: PersistenceUnits.Change, names: inout [String: Int], contents: inout [Int: [UInt8]]) {
+        switch change {
+        case .directory(_, .link(let name, let inode)): names[name] = inode
+        case .directory(_, .rename(let from, let to)): if let inode = names.removeValue(forKey: from) { names[to] = inode }
+        case .directory(_, .unlink(let name)): names.removeValue(forKey: name)
+        case .data(let inode, let change): apply(change, to: &contents[inode, default: []])
+        }
+    }
+
+    private static func apply(_ change: PersistenceUnits.DataChange, to bytes: inout [UInt8]) {
+        switch change {
+        case .truncate(let length):
+            let length = Int(length)
+            if length < bytes.count { bytes.removeLast(bytes.count - length) } else {
+                bytes.append(contentsOf: repeatElement(0, count: length - bytes.count))
+            }
+        case .write(let offset, let data):
+            let offset = Int(offset)
+            if bytes.count < offset + data.count { bytes.append(contentsOf: repeatElement(0, count: offset + data.count - bytes.count)) }
+            bytes.replaceSubrange(offset..<(offset + data.count), with: data)
+        }
+    }
+
+    private static func describe(_ change: PersistenceUnits.Change, of operation: FileOperation) -> String {
+        switch change {
+        case .directory, .data(_, .truncate): operation.description
+        case .data(_, .write(let offset, let bytes)): "\(operation) (block @\(offset) +\(bytes.count) B)"
+        }
+    }
+}
