@@ -209,17 +209,23 @@ package struct CrashStateExplorer: Sendable {
         }
     }
 
+    /// Applies a data change with bulk copies (quick in debug builds too).
     private static func apply(_ change: PersistenceUnits.DataChange, to bytes: inout [UInt8]) {
         switch change {
         case .truncate(let length):
             let length = Int(length)
-            if length < bytes.count { bytes.removeLast(bytes.count - length) } else {
-                bytes.append(contentsOf: repeatElement(0, count: length - bytes.count))
+            if length < bytes.count { bytes.removeSubrange(length...) } else {
+                bytes.append(contentsOf: [UInt8](repeating: 0, count: length - bytes.count))
             }
         case .write(let offset, let data):
+            guard !data.isEmpty else { return }
             let offset = Int(offset)
-            if bytes.count < offset + data.count { bytes.append(contentsOf: repeatElement(0, count: offset + data.count - bytes.count)) }
-            bytes.replaceSubrange(offset..<(offset + data.count), with: data)
+            if bytes.count < offset + data.count { bytes.append(contentsOf: [UInt8](repeating: 0, count: offset + data.count - bytes.count)) }
+            bytes.withUnsafeMutableBytes { target in
+                data.withUnsafeBytes { source in
+                    (target.baseAddress! + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                }
+            }
         }
     }
 
