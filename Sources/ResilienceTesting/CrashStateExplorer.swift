@@ -7,8 +7,10 @@ import ResilienceSupport
 /// ## Persistence model (close to ext4 `data=ordered`, but weaker where ext4 is lenient)
 /// - The crash can happen after any operation of the trace; nothing after it happened.
 /// - A write not yet covered by an `fsync`/`fdatasync` of its file may be lost, kept, or kept only
-///   in part, at `blockSize` granularity (each block independently; a lost block in the middle of
-///   a file reads as zeros when a later block extends it). The same holds for a truncate.
+///   in part, at `blockSize` granularity: each block of the file reaches the disk as the page
+///   cache held it at some moment, so the unsynced writes to one block persist as a prefix, in
+///   order, and different blocks independently (a lost block before a kept one reads as zeros
+///   when the kept one extended the file). A truncate may be lost or kept on its own.
 /// - Unsynced changes to different files (and to different blocks of one file) may persist in any
 ///   combination: their order is not preserved.
 /// - A creation, rename or unlink is durable only after an `fsync` of its directory. Unsynced ones
@@ -99,15 +101,12 @@ package struct CrashStateExplorer: Sendable {
 
     /// The number of states of a crash after `crashPoint` operations (capped past the limit).
     func stateCount(crashPoint: Int) -> Int {
-        var perDirectory: [String: Int] = [:]
+        var perGroup: [String: Int] = [:]
         var count = 1
         for unit in units.units where unit.operation < crashPoint && unit.durableAt >= crashPoint {
-            switch unit.change {
-            case .data: count = min(count * 2, exhaustiveLimit + 1)
-            case .directory(let path, _): perDirectory[path, default: 0] += 1
-            }
+            if let group = unit.group { perGroup[group, default: 0] += 1 } else { count = min(count * 2, exhaustiveLimit + 1) }
         }
-        for pending in perDirectory.values { count = min(count * (pending + 1), exhaustiveLimit + 1) }
+        for pending in perGroup.values { count = min(count * (pending + 1), exhaustiveLimit + 1) }
         return count
     }
 
@@ -141,30 +140,30 @@ package struct CrashStateExplorer: Sendable {
     }
 
     /// The choice of a crash after `crashPoint` operations in which `choose(radix)` decides, for
-    /// each directory in turn, how many of its unsynced changes persist (`0..<radix`) and then,
-    /// for each unsynced data block, whether it persists (radix 2, 1 = kept).
+    /// each group (a directory, a block of a file) in turn, how many of its unsynced changes
+    /// persist (`0..<radix`, a prefix) and then, for each unsynced truncate, whether it persists
+    /// (radix 2, 1 = kept).
     func choose(crashPoint: Int, choose: (Int) -> Int) -> Choice {
         var choice = Choice(crashPoint: crashPoint)
-        var pendingDirectory: [String: Int] = [:]
+        var pendingGroup: [String: Int] = [:]
         var marks = 0
         for operation in trace[..<crashPoint] { if case .mark = operation { marks += 1 } }
         choice.key = UInt64(marks) &* 0x9E37_79B9_7F4A_7C15
         for (index, unit) in units.units.enumerated() where unit.operation < crashPoint {
             if unit.durableAt < crashPoint {
                 choice.key &+= Self.word(index)
-            } else if case .directory(let path, _) = unit.change {
-                pendingDirectory[path, default: 0] += 1
+            } else if let group = unit.group {
+                pendingGroup[group, default: 0] += 1
             }
         }
-        var keptDirectory: [String: Int] = [:]
-        for (path, pending) in pendingDirectory.sorted(by: { $0.key < $1.key }) { keptDirectory[path] = choose(pending + 1) }
+        var keptGroup: [String: Int] = [:]
+        for (group, pending) in pendingGroup.sorted(by: { $0.key < $1.key }) { keptGroup[group] = choose(pending + 1) }
         for (index, unit) in units.units.enumerated() where unit.operation < crashPoint && unit.durableAt >= crashPoint {
             let keep: Bool
-            switch unit.change {
-            case .directory(let path, _):
-                keep = keptDirectory[path, default: 0] > 0
-                if keep { keptDirectory[path, default: 0] -= 1 }
-            case .data:
+            if let group = unit.group {
+                keep = keptGroup[group, default: 0] > 0
+                if keep { keptGroup[group, default: 0] -= 1 }
+            } else {
                 keep = choose(2) == 1
             }
             if keep {

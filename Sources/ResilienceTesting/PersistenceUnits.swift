@@ -30,6 +30,10 @@ struct PersistenceUnits: Sendable {
         /// The index in the trace of the call it comes from.
         let operation: Int
         let change: Change
+        /// Units of one group persist as a prefix, in order: the changes of one directory (its
+        /// metadata is journaled in order), the writes to one block of one file (the disk gets
+        /// the block as the page cache held it at some moment). `nil`: on its own (a truncate).
+        let group: String?
         /// The index of the first later sync that makes it durable (`Int.max`: none).
         var durableAt = Int.max
     }
@@ -49,11 +53,16 @@ struct PersistenceUnits: Sendable {
         var pendingData: [Int: [Int]] = [:]
         var pendingDirectory: [String: [Int]] = [:]
         func add(_ index: Int, _ change: Change) {
+            let group: String?
             switch change {
-            case .data(let inode, _): pendingData[inode, default: []].append(units.count)
-            case .directory(let path, _): pendingDirectory[path, default: []].append(units.count)
+            case .data(let inode, let data):
+                pendingData[inode, default: []].append(units.count)
+                if case .write(let offset, _) = data { group = "block \(inode):\(Int(offset) / blockSize)" } else { group = nil }
+            case .directory(let path, _):
+                pendingDirectory[path, default: []].append(units.count)
+                group = "directory \(path)"
             }
-            units.append(Unit(operation: index, change: change))
+            units.append(Unit(operation: index, change: change, group: group))
         }
         for (index, operation) in trace.enumerated() {
             switch operation {
