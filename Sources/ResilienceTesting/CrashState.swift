@@ -13,6 +13,16 @@ package struct CrashState: Sendable {
     /// The calls before the crash point whose effect (or one block of it) this state dropped.
     package let dropped: [String]
 
+    /// Whether `bytes` equals `expected` over `range` (both long enough; compared with `memcmp`,
+    /// quick in debug builds). An empty range always matches.
+    package static func bytes(_ bytes: [UInt8], equal expected: [UInt8], over range: Range<Int>) -> Bool {
+        guard range.lowerBound >= 0, bytes.count >= range.upperBound, expected.count >= range.upperBound else { return false }
+        guard !range.isEmpty else { return true }
+        return bytes.withUnsafeBytes { file in
+            expected.withUnsafeBytes { memcmp(file.baseAddress! + range.lowerBound, $0.baseAddress! + range.lowerBound, range.count) == 0 }
+        }
+    }
+
     /// Creates a fresh directory for recording a workload or materialising states: under
     /// `/dev/shm` when it exists (memory: `fsync` costs nothing there, and the model, not the
     /// disk, decides what survives), else under the temporary directory. The caller removes it.

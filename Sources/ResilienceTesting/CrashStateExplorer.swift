@@ -63,14 +63,15 @@ package struct CrashStateExplorer: Sendable {
                                                dropped: state.dropped, messages: messages))
             }
         }
-        let counts = (0...trace.count).map(stateCount(crashPoint:))
+        let pendings = (0...trace.count).map(pending(crashPoint:))
+        let counts = pendings.map { $0.count(limit: exhaustiveLimit) }
         let total = counts.reduce(0) { $0 > exhaustiveLimit ? $0 : $0 + $1 }
         if total <= exhaustiveLimit {
             report.exhaustive = true
             for crashPoint in 0...trace.count {
                 for index in 0..<counts[crashPoint] {
                     var rest = index
-                    await visit(choose(crashPoint: crashPoint) { radix in
+                    await visit(choose(pendings[crashPoint]) { radix in
                         defer { rest /= radix }
                         return rest % radix
                     })
@@ -78,20 +79,34 @@ package struct CrashStateExplorer: Sendable {
             }
             return report
         }
-        // Sampled in batches sorted by crash point, so that each durable base is built once.
+        // Sampled in batches sorted by crash point, so that each durable base is built once. Half
+        // the crash points are drawn uniformly, half in proportion to their number of states
+        // (capped), so that large spaces get most samples and small ones are still visited.
+        var cumulative: [Int] = []
+        for count in counts { cumulative.append((cumulative.last ?? 0) + min(count, 1_000)) }
         var random = SeededRandomNumberGenerator(seed: seed)
+        func crashPoint() -> Int {
+            if Bool.random(using: &random) { return Int.random(in: 0...trace.count, using: &random) }
+            let target = Int.random(in: 0..<cumulative.last!, using: &random)
+            var low = 0, high = cumulative.count - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if cumulative[middle] > target { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
         var attempts = 0
         while report.statesExplored < samples, attempts < samples * 20 {
             let batch = (0..<1_000).map { _ in
-                (crashPoint: Int.random(in: 0...trace.count, using: &random), keep: [0.0, 0.1, 0.5, 0.9, 1.0].randomElement(using: &random)!,
+                (crashPoint: crashPoint(), keep: Self.keepProbabilities.randomElement(using: &random)!,
                  seed: random.next())
             }.sorted { $0.crashPoint < $1.crashPoint }
             attempts += batch.count
             for draw in batch where report.statesExplored < samples {
                 var choices = SeededRandomNumberGenerator(seed: draw.seed)
-                await visit(choose(crashPoint: draw.crashPoint) { radix in
-                    if radix == 2 { return Double.random(in: 0..<1, using: &choices) < draw.keep ? 1 : 0 }
+                await visit(choose(pendings[draw.crashPoint]) { radix in
                     if draw.keep == 0 || draw.keep == 1 { return draw.keep == 0 ? 0 : radix - 1 }
+                    if radix == 2 { return Double.random(in: 0..<1, using: &choices) < draw.keep ? 1 : 0 }
                     return Int.random(in: 0..<radix, using: &choices)
                 })
             }
@@ -99,15 +114,46 @@ package struct CrashStateExplorer: Sendable {
         return report
     }
 
-    /// The number of states of a crash after `crashPoint` operations (capped past the limit).
-    func stateCount(crashPoint: Int) -> Int {
-        var perGroup: [String: Int] = [:]
-        var count = 1
-        for unit in units.units where unit.operation < crashPoint && unit.durableAt >= crashPoint {
-            if let group = unit.group { perGroup[group, default: 0] += 1 } else { count = min(count * 2, exhaustiveLimit + 1) }
+    /// How likely a sampled state keeps each unsynced unit: one value drawn per state, so that
+    /// samples range from "everything unsynced lost" to "everything kept".
+    static let keepProbabilities = [0, 0.05, 0.25, 0.5, 0.5, 0.75, 0.95, 1]
+
+    /// What a crash after `crashPoint` operations leaves open: the unsynced units, by group (in
+    /// trace order within each) and on their own, and the key of its durable part.
+    struct Pending {
+        let crashPoint: Int
+        var groups: [[Int]] = []
+        var singles: [Int] = []
+        var key: UInt64 = 0
+
+        /// The number of states (capped past `limit`).
+        func count(limit: Int) -> Int {
+            var count = 1
+            for group in groups { count = min(count * (group.count + 1), limit + 1) }
+            for _ in singles { count = min(count * 2, limit + 1) }
+            return count
         }
-        for pending in perGroup.values { count = min(count * (pending + 1), exhaustiveLimit + 1) }
-        return count
+    }
+
+    func pending(crashPoint: Int) -> Pending {
+        var pending = Pending(crashPoint: crashPoint)
+        var marks = 0
+        for operation in trace[..<crashPoint] { if case .mark = operation { marks += 1 } }
+        pending.key = UInt64(marks) &* 0x9E37_79B9_7F4A_7C15
+        var groupSlots: [Int: Int] = [:]
+        for (index, unit) in units.units.enumerated() where unit.operation < crashPoint {
+            if unit.durableAt < crashPoint {
+                pending.key &+= Self.word(index)
+            } else if let group = unit.group {
+                if let slot = groupSlots[group] { pending.groups[slot].append(index) } else {
+                    groupSlots[group] = pending.groups.count
+                    pending.groups.append([index])
+                }
+            } else {
+                pending.singles.append(index)
+            }
+        }
+        return pending
     }
 
     /// Which unsynced units one crash state keeps.
@@ -139,40 +185,23 @@ package struct CrashStateExplorer: Sendable {
         return base
     }
 
-    /// The choice of a crash after `crashPoint` operations in which `choose(radix)` decides, for
-    /// each group (a directory, a block of a file) in turn, how many of its unsynced changes
-    /// persist (`0..<radix`, a prefix) and then, for each unsynced truncate, whether it persists
-    /// (radix 2, 1 = kept).
-    func choose(crashPoint: Int, choose: (Int) -> Int) -> Choice {
-        var choice = Choice(crashPoint: crashPoint)
-        var pendingGroup: [String: Int] = [:]
-        var marks = 0
-        for operation in trace[..<crashPoint] { if case .mark = operation { marks += 1 } }
-        choice.key = UInt64(marks) &* 0x9E37_79B9_7F4A_7C15
-        for (index, unit) in units.units.enumerated() where unit.operation < crashPoint {
-            if unit.durableAt < crashPoint {
-                choice.key &+= Self.word(index)
-            } else if let group = unit.group {
-                pendingGroup[group, default: 0] += 1
-            }
+    /// The choice of a crash after `pending.crashPoint` operations in which `choose(radix)`
+    /// decides, for each group (a directory, a block of a file) in turn, how many of its unsynced
+    /// changes persist (`0..<radix`, a prefix) and then, for each unsynced truncate, whether it
+    /// persists (radix 2, 1 = kept).
+    func choose(_ pending: Pending, choose: (Int) -> Int) -> Choice {
+        var choice = Choice(crashPoint: pending.crashPoint)
+        choice.key = pending.key
+        for group in pending.groups {
+            let kept = choose(group.count + 1)
+            choice.kept += group[..<kept]
+            choice.dropped += group[kept...]
         }
-        var keptGroup: [String: Int] = [:]
-        for (group, pending) in pendingGroup.sorted(by: { $0.key < $1.key }) { keptGroup[group] = choose(pending + 1) }
-        for (index, unit) in units.units.enumerated() where unit.operation < crashPoint && unit.durableAt >= crashPoint {
-            let keep: Bool
-            if let group = unit.group {
-                keep = keptGroup[group, default: 0] > 0
-                if keep { keptGroup[group, default: 0] -= 1 }
-            } else {
-                keep = choose(2) == 1
-            }
-            if keep {
-                choice.kept.append(index)
-                choice.key &+= Self.word(index)
-            } else {
-                choice.dropped.append(index)
-            }
+        for index in pending.singles {
+            if choose(2) == 1 { choice.kept.append(index) } else { choice.dropped.append(index) }
         }
+        for index in choice.kept { choice.key &+= Self.word(index) }
+        choice.kept.sort()
         return choice
     }
 

@@ -33,7 +33,7 @@ struct PersistenceUnits: Sendable {
         /// Units of one group persist as a prefix, in order: the changes of one directory (its
         /// metadata is journaled in order), the writes to one block of one file (the disk gets
         /// the block as the page cache held it at some moment). `nil`: on its own (a truncate).
-        let group: String?
+        let group: Int?
         /// The index of the first later sync that makes it durable (`Int.max`: none).
         var durableAt = Int.max
     }
@@ -52,15 +52,21 @@ struct PersistenceUnits: Sendable {
         var nextInode = sorted.count
         var pendingData: [Int: [Int]] = [:]
         var pendingDirectory: [String: [Int]] = [:]
+        var groups: [String: Int] = [:]
+        func groupID(_ name: String) -> Int {
+            if let id = groups[name] { return id }
+            groups[name] = groups.count
+            return groups.count - 1
+        }
         func add(_ index: Int, _ change: Change) {
-            let group: String?
+            let group: Int?
             switch change {
             case .data(let inode, let data):
                 pendingData[inode, default: []].append(units.count)
-                if case .write(let offset, _) = data { group = "block \(inode):\(Int(offset) / blockSize)" } else { group = nil }
+                if case .write(let offset, _) = data { group = groupID("block \(inode):\(Int(offset) / blockSize)") } else { group = nil }
             case .directory(let path, _):
                 pendingDirectory[path, default: []].append(units.count)
-                group = "directory \(path)"
+                group = groupID("directory \(path)")
             }
             units.append(Unit(operation: index, change: change, group: group))
         }

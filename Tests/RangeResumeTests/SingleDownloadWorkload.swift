@@ -44,10 +44,9 @@ struct SingleDownloadWorkload: Sendable {
         return SingleDownloadWorkload(trace: recorder.stop(), body: body, url: url)
     }
 
-    /// Whether `bytes` starts with the first `count` bytes of the body (`memcmp`).
+    /// Whether `bytes` starts with the first `count` bytes of the body.
     func holdsPrefix(_ bytes: [UInt8], _ count: Int) -> Bool {
-        guard bytes.count >= count, count <= body.count else { return false }
-        return bytes.withUnsafeBytes { file in body.withUnsafeBytes { memcmp(file.baseAddress!, $0.baseAddress!, count) == 0 } }
+        CrashState.bytes(bytes, equal: body, over: 0..<count)
     }
 
     /// Checks `state` (materialised in `directory`): an existing destination is byte-exact; a
