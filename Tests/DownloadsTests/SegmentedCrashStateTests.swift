@@ -14,21 +14,14 @@ struct SegmentedCrashStateTests {
 
     @Test("no crash state of a segmented download over-claims bytes or exposes a wrong destination")
     func segmentedDownload() async throws {
-        let directory = try CrashState.makeScratchDirectory(prefix: "segments-trace")
-        let scratch = try CrashState.makeScratchDirectory(prefix: "segments-states")
-        defer { for path in [directory, scratch] { try? FileManager.default.removeItem(atPath: path) } }
         let server = try FaultyHTTPServer()
         defer { server.stop() }
-        let workload = try await SegmentedDownloadWorkload.record(in: directory, server: server, size: 200_003, seed: 18)
-        var checked = 0
-        let report = await CrashStateExplorer(trace: workload.trace).explore(
-            workload: "segmented download", samples: Self.samples, seed: 18
-        ) { state in
-            checked += 1
-            return await workload.check(state, in: scratch, download: checked % 1_000 == 1)
-        }
-        print(report)
-        for violation in report.violations.prefix(2) { print(violation) }
+        let report = try await CrashStateExplorer.explore(
+            "segmented download", samples: Self.samples, seed: 18,
+            record: { try await SegmentedDownloadWorkload.record(in: $0, server: server, size: 200_003, seed: 18) }, trace: \.trace
+        ) { workload, state, directory, number in
+            await workload.check(state, in: directory, download: number % 1_000 == 0)
+        }.report
         #expect(report.violationCount == 0)
         #expect(report.statesExplored >= (report.exhaustive ? 1 : Self.samples))
     }

@@ -52,11 +52,6 @@ struct SegmentedDownloadWorkload: Sendable {
     /// the download adopts on restart without re-fetching). With `download`, then finishes the
     /// download from the loopback server and checks the file.
     func check(_ state: CrashState, in directory: String, download: Bool) async -> [String] {
-        do {
-            try state.materialise(into: directory)
-        } catch {
-            return ["could not materialise: \(error)"]
-        }
         var problems: [String] = []
         if let bytes = state.files[Self.fileName], bytes.count != body.count || !CrashState.bytes(bytes, equal: body, over: 0..<body.count) {
             problems.append("the destination exists with \(bytes.count) bytes but is not the body")

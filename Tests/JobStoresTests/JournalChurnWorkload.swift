@@ -106,11 +106,6 @@ struct JournalChurnWorkload: Sendable {
     /// invariants: a lost or changed acknowledged job, an unknown job, a failed recovery, or a
     /// truncation recovery did not report.
     func check(_ state: CrashState, in directory: String) async -> [String] {
-        do {
-            try state.materialise(into: directory)
-        } catch {
-            return ["could not materialise: \(error)"]
-        }
         let store: FileJournalJobStore
         do {
             store = try FileJournalJobStore(path: directory + "/" + Self.journalName, compaction: .manual)

@@ -12,22 +12,19 @@ struct JournalCrashStateTests {
     /// Under ThreadSanitizer the sample is scaled down (the plain run checks at least 10,000).
     static let samples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
 
-    /// Records the churn (`steps`, `seed`), lets `edit` change its trace, explores the crash
-    /// states of the result and prints the counts.
+    /// Records the churn (`steps`, `seed`, `durability`), lets `edit` change its trace and
+    /// explores the crash states of the result.
     static func explore(
-        _ name: String, steps: Int, seed: UInt64, samples: Int, durability: FileJournalJobStore.Durability = .fsyncEachWrite, edit: ([FileOperation]) -> [FileOperation] = { $0 }
+        _ name: String, steps: Int, seed: UInt64, samples: Int, durability: FileJournalJobStore.Durability = .fsyncEachWrite,
+        edit: ([FileOperation]) -> [FileOperation] = { $0 }
     ) async throws -> CrashExplorationReport {
-        let directory = try CrashState.makeScratchDirectory(prefix: "journal-trace")
-        let scratch = try CrashState.makeScratchDirectory(prefix: "journal-states")
-        defer { for path in [directory, scratch] { try? FileManager.default.removeItem(atPath: path) } }
-        let workload = try await JournalChurnWorkload.record(in: directory, steps: steps, seed: seed, durability: durability)
-        let trace = edit(workload.trace)
-        let report = await CrashStateExplorer(trace: trace).explore(workload: name, samples: samples, seed: seed) { state in
-            await workload.check(state, in: scratch)
-        }
-        print(report)
-        for violation in report.violations.prefix(2) { print(violation) }
-        return report
+        try await CrashStateExplorer.explore(
+            name, samples: samples, seed: seed,
+            record: { try await JournalChurnWorkload.record(in: $0, steps: steps, seed: seed, durability: durability) },
+            trace: \.trace, edit: edit
+        ) { workload, state, directory, _ in
+            await workload.check(state, in: directory)
+        }.report
     }
 
     @Test("every crash state of a journal churn with compaction keeps each acknowledged job")

@@ -16,22 +16,15 @@ struct PartCrashStateTests {
 
     @Test("no crash state of a checkpointed download splices, loses or over-claims bytes")
     func singleDownload() async throws {
-        let directory = try CrashState.makeScratchDirectory(prefix: "part-trace")
-        let scratch = try CrashState.makeScratchDirectory(prefix: "part-states")
-        defer { for path in [directory, scratch] { try? FileManager.default.removeItem(atPath: path) } }
         let server = try FaultyHTTPServer()
         defer { server.stop() }
-        let workload = try await SingleDownloadWorkload.record(in: directory, server: server, size: 150_001, seed: 18)
-        #expect(workload.trace.contains { if case .mark(let label) = $0 { label.hasPrefix("cut") } else { false } })
-        var checked = 0
-        let report = await CrashStateExplorer(trace: workload.trace).explore(
-            workload: "single download with checkpoints", samples: Self.samples, seed: 18
-        ) { state in
-            checked += 1
-            return await workload.check(state, in: scratch, download: checked % 1_000 == 1)
+        let (report, workload) = try await CrashStateExplorer.explore(
+            "single download with checkpoints", samples: Self.samples, seed: 18,
+            record: { try await SingleDownloadWorkload.record(in: $0, server: server, size: 150_001, seed: 18) }, trace: \.trace
+        ) { workload, state, directory, number in
+            await workload.check(state, in: directory, download: number % 1_000 == 0)
         }
-        print(report)
-        for violation in report.violations.prefix(2) { print(violation) }
+        #expect(workload.trace.contains { if case .mark(let label) = $0 { label.hasPrefix("cut") } else { false } })
         #expect(report.violationCount == 0)
         #expect(report.statesExplored >= (report.exhaustive ? 1 : Self.samples))
     }

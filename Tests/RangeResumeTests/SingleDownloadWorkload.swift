@@ -54,11 +54,6 @@ struct SingleDownloadWorkload: Sendable {
     /// the body, cuts the rest and says how much. With `download`, then finishes the download
     /// from the loopback server and checks the file.
     func check(_ state: CrashState, in directory: String, download: Bool) async -> [String] {
-        do {
-            try state.materialise(into: directory)
-        } catch {
-            return ["could not materialise: \(error)"]
-        }
         var problems: [String] = []
         let destination = directory + "/" + Self.fileName
         if let bytes = state.files[Self.fileName], bytes.count != body.count || !holdsPrefix(bytes, body.count) {
