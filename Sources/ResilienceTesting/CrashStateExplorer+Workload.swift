@@ -2,6 +2,10 @@ import Foundation
 import ResilienceSupport
 
 extension CrashStateExplorer {
+    /// The sample size of each workload's test: 10,000 states, scaled down to 1,000 under
+    /// ThreadSanitizer (which makes every state about ten times slower).
+    package static let standardSamples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
+
     /// Runs one workload of a crash-state test: `record` runs it in a fresh scratch directory
     /// (see ``CrashState/makeScratchDirectory(prefix:)``) under a `FileOperationRecorder` it starts
     /// and stops; `trace` is the trace it recorded, which `edit` may change (a test that the

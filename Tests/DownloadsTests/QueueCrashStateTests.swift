@@ -8,8 +8,8 @@ import Testing
 /// documents the model).
 @Suite("Crash states: download queue")
 struct QueueCrashStateTests {
-    /// Under ThreadSanitizer the sample is scaled down (the plain run checks at least 10,000).
-    static let samples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
+    /// 10,000 (1,000 under ThreadSanitizer).
+    static let samples = CrashStateExplorer.standardSamples
 
     @Test("no crash state of a 20-job queue loses a job, a completion or a destination")
     func queueOfTwentyJobs() async throws {

@@ -9,8 +9,8 @@ import Testing
 /// also downloaded to the end from the loopback server.
 @Suite("Crash states: segmented download")
 struct SegmentedCrashStateTests {
-    /// Under ThreadSanitizer the sample is scaled down (the plain run checks at least 10,000).
-    static let samples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
+    /// 10,000 (1,000 under ThreadSanitizer).
+    static let samples = CrashStateExplorer.standardSamples
 
     @Test("no crash state of a segmented download over-claims bytes or exposes a wrong destination")
     func segmentedDownload() async throws {

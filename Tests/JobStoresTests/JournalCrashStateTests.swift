@@ -9,8 +9,8 @@ import Testing
 /// of a churn with compaction, and each is reopened by the real recovery.
 @Suite("Crash states: journal")
 struct JournalCrashStateTests {
-    /// Under ThreadSanitizer the sample is scaled down (the plain run checks at least 10,000).
-    static let samples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
+    /// 10,000 (1,000 under ThreadSanitizer).
+    static let samples = CrashStateExplorer.standardSamples
 
     /// Records the churn (`steps`, `seed`, `durability`), lets `edit` change its trace and
     /// explores the crash states of the result.

@@ -11,8 +11,8 @@ import Testing
 /// loopback server.
 @Suite("Crash states: .part and sidecar")
 struct PartCrashStateTests {
-    /// Under ThreadSanitizer the sample is scaled down (the plain run checks at least 10,000).
-    static let samples = Sanitizers.isThreadSanitizerActive ? 1_000 : 10_000
+    /// 10,000 (1,000 under ThreadSanitizer).
+    static let samples = CrashStateExplorer.standardSamples
 
     @Test("no crash state of a checkpointed download splices, loses or over-claims bytes")
     func singleDownload() async throws {
