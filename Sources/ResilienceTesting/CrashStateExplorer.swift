@@ -20,8 +20,8 @@ import ResilienceSupport
 ///   before a completed `fsync` of the directory.
 ///
 /// Exhaustive when the whole space has at most ``exhaustiveLimit`` states; else a seeded sample
-/// (``SeededRandomNumberGenerator``) of distinct states. Identical states (same files, same
-/// acknowledged marks) are checked once.
+/// (``SeededRandomNumberGenerator``) of distinct states: two choices that apply the same
+/// changes with the same acknowledged marks are one state, checked once.
 ///
 /// Package-level, not public: the recording seam is `FileSystem`'s, so only this package's
 /// durable structures can be traced.
