@@ -19,7 +19,8 @@ import ResilienceSupport
 /// - Everything before a completed `fsync`/`fdatasync` of a file stays, and every directory change
 ///   before a completed `fsync` of the directory.
 ///
-/// Exhaustive when the whole space has at most ``exhaustiveLimit`` states; else a seeded sample
+/// Exhaustive when the whole space has at most ``exhaustiveLimit`` states (and at most twice the
+/// sample size asked for); else a seeded sample
 /// (``SeededRandomNumberGenerator``) of distinct states: two choices that apply the same
 /// changes with the same acknowledged marks are one state, checked once.
 ///
@@ -64,9 +65,11 @@ package struct CrashStateExplorer: Sendable {
             }
         }
         let pendings = (0...trace.count).map(pending(crashPoint:))
-        let counts = pendings.map { $0.count(limit: exhaustiveLimit) }
-        let total = counts.reduce(0) { $0 > exhaustiveLimit ? $0 : $0 + $1 }
-        if total <= exhaustiveLimit {
+        // A smaller sample (ThreadSanitizer's) also lowers the bar for exhaustive exploration.
+        let limit = min(exhaustiveLimit, 2 * samples)
+        let counts = pendings.map { $0.count(limit: limit) }
+        let total = counts.reduce(0) { $0 > limit ? $0 : $0 + $1 }
+        if total <= limit {
             report.exhaustive = true
             for crashPoint in 0...trace.count {
                 for index in 0..<counts[crashPoint] {
