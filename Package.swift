@@ -57,7 +57,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobStoresTests",
-            dependencies: ["JobStores", "ResilienceTesting", "JobStoreCrashChild"]
+            dependencies: ["JobStores", "ResilienceTesting", "ResilienceSupport", "JobStoreCrashChild"]
         ),
         .testTarget(
             name: "DownloadsTests",

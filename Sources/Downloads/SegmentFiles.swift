@@ -37,6 +37,9 @@ enum SegmentFiles {
 
     static func remove(_ path: String) { FileSystem.remove(path) }
 
+    /// Closes a descriptor of ``openPart(_:)``.
+    static func close(_ fd: Int32) { FileSystem.close(fd) }
+
     static func rename(_ from: String, _ to: String) throws(SegmentedDownloadError) {
         try mapped { () throws(SystemCallError) in try FileSystem.rename(from, to) }
     }

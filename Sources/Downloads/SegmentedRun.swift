@@ -52,7 +52,7 @@ struct SegmentedRun<C: Clock<Duration>>: Sendable {
     func run() async throws -> SegmentedDownloadResult {
         let fd = try SegmentFiles.openPart(paths.part)
         var open = true
-        defer { if open { _ = close(fd) } }
+        defer { if open { SegmentFiles.close(fd) } }
         let ledger = try prepare(fd)
         let resumedFrom = ledger.durableBytes
         let meter = SegmentProgressMeter(clock: clock, interval: configuration.transfer.progressInterval, total: total,
@@ -75,7 +75,7 @@ struct SegmentedRun<C: Clock<Duration>>: Sendable {
             digest = try SegmentFiles.sha256(fd, length: total, path: paths.part)
         }
         if let expectedSHA256, let digest, digest != expectedSHA256 {
-            _ = close(fd)
+            SegmentFiles.close(fd)
             open = false
             SegmentFiles.remove(paths.part)
             SegmentFiles.remove(paths.sidecar)
@@ -83,7 +83,7 @@ struct SegmentedRun<C: Clock<Duration>>: Sendable {
             throw IntegrityError(mismatch: .sha256(expected: expectedSHA256, actual: digest), isPermanent: false)
         }
         _ = fchmod(fd, 0o644)
-        _ = close(fd)
+        SegmentFiles.close(fd)
         open = false
         try SegmentFiles.rename(paths.part, paths.destination)
         SegmentFiles.syncDirectory(paths.directory)

@@ -180,14 +180,14 @@ struct FileLock {
     /// Writes this process's id into the lock file, for diagnostics only (never for liveness).
     func recordHolder() {
         let text = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        try? FileSystem.truncate(fd, to: 0, path: path)
+        text.withUnsafeBytes { try? FileSystem.writeAll(fd, $0, at: 0, path: path) }
     }
 
     /// Empties the holder record (call while holding the lock, before releasing it). A holder
     /// that is killed leaves its record; the next holder overwrites it.
     func clearHolder() {
-        _ = ftruncate(fd, 0)
+        try? FileSystem.truncate(fd, to: 0, path: path)
     }
 
     /// The pid the current holder wrote into the lock file, if a whole record (digits and a

@@ -25,8 +25,10 @@ import Darwin
 ///
 /// ### Guarantees
 /// - A method returns after its record is durable under ``durability`` (see ``Durability``).
-/// - **Recovery:** opening replays the journal. A damaged tail (torn by a crash mid-write) is
-///   truncated and reported in ``recoveryReport``; damage *before* the last valid record throws
+/// - **Recovery:** opening replays the journal. A damaged tail (torn by a crash mid-write, or
+///   starting with zeros up to a 4 KiB block boundary: unsynced appends that a power cut wrote
+///   back out of order) is truncated and reported in ``recoveryReport``; other damage *before*
+///   the last valid record throws
 ///   ``JobStoreError/corruptJournal(path:offset:reason:)`` and leaves the file untouched: no
 ///   committed job is ever dropped silently.
 /// - **Compaction:** when the journal outgrows ``Compaction/growthFactor`` × the live size, the

@@ -50,15 +50,18 @@ struct JournalReplay {
                 let reason = describeDamage(in: bytes, at: offset)
                 switch nextValidFrame(in: bytes, after: offset, budget: scanBudget) {
                 case .found(let next):
-                    throw .corruptJournal(path: path, offset: Int64(offset),
-                                          reason: "\(reason), followed by a valid record at offset \(next)")
+                    guard let boundary = unsyncedHole(in: bytes, at: offset) else {
+                        throw .corruptJournal(path: path, offset: Int64(offset),
+                                              reason: "\(reason), followed by a valid record at offset \(next)")
+                    }
+                    replay.damage = "\(reason) at offset \(offset): zeros up to the block boundary at \(boundary), "
+                        + "a write lost by a power cut (the records after it were never synced)"
                 case .undecided:
                     throw .corruptJournal(path: path, offset: Int64(offset),
                                           reason: "\(reason), in a damaged region too large to classify as a torn tail")
                 case .none:
-                    break
+                    replay.damage = "\(reason) at offset \(offset)"
                 }
-                replay.damage = "\(reason) at offset \(offset)"
                 break
             }
             do {
@@ -78,6 +81,21 @@ struct JournalReplay {
         }
         replay.validEnd = offset
         return replay
+    }
+
+    /// The block size below which a lost write leaves zeros: the smallest page size in use.
+    static let holeBlockSize = 4096
+
+    /// If the damage at `offset` reads as zeros up to the next block boundary (past `offset`),
+    /// returns that boundary. That is what a power cut leaves when appends made after the last
+    /// `fdatasync` reached the disk out of order (group commit, `.none`): the block holding the
+    /// start of a record was not written back while a later block was. A sync writes back every
+    /// block of the file, so no record from the hole on was ever synced: it is a torn tail, not
+    /// corruption of committed records.
+    private static func unsyncedHole(in bytes: UnsafeRawBufferPointer, at offset: Int) -> Int? {
+        let boundary = (offset / holeBlockSize + 1) * holeBlockSize
+        guard boundary <= bytes.count else { return nil }
+        return bytes[offset..<boundary].allSatisfy { $0 == 0 } ? boundary : nil
     }
 
     private static func describeDamage(in bytes: UnsafeRawBufferPointer, at offset: Int) -> String {

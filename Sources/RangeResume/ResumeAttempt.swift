@@ -116,41 +116,24 @@ final class ResumeAttempt<C: Clock<Duration>> {
     }
 
     /// Adopts the sidecar if it describes a resumable `.part` of this URL or one of its mirrors
-    /// (see ``canResume(_:)``); otherwise starts clean.
+    /// (see ``PartRecovery``); otherwise starts clean.
     private func loadResumeState(_ part: PartFile) throws {
-        let size = try part.size
-        if var saved = ResumeSidecar.load(from: metaPath),
-           !saved.sources.isDisjoint(with: mirrors.union([url.absoluteString])) {
-            sidecar.integrityFailures = saved.integrityFailures
-            saved.switchSource(to: url.absoluteString)
-            let lengthAgrees = saved.length == nil || expectedLength == nil || saved.length == expectedLength
-            if canResume(saved), saved.durable > 0, size >= saved.durable, lengthAgrees {
-                // Bytes past the last checkpoint were never fsynced before the sidecar: not trusted.
-                if size > saved.durable { try part.truncate(to: saved.durable) }
-                sidecar = saved
-                flushed = saved.durable
-                return
-            }
-        }
-        if size > 0 { try part.truncate(to: 0) }
-        flushed = 0
+        let recovery = try PartRecovery.recover(part, metaPath: metaPath, url: url.absoluteString, mirrors: mirrors,
+                                                expectedLength: expectedLength, expectedSHA256: expectedSHA256)
+        if let failures = recovery.integrityFailures { sidecar.integrityFailures = failures }
+        if let adopted = recovery.sidecar { sidecar = adopted }
+        flushed = recovery.offset
     }
 
-    /// Whether the bytes `saved` describes may be continued from ``url`` (whose record, if any,
-    /// `saved` holds as its current source):
-    /// - (a) ``url`` itself answered with a strong validator before: resume with it as `If-Range`;
-    /// - (b) ``url`` has no validator recorded, but another URL of the sidecar served these bytes,
-    ///   their total length is known, and the caller gave an expected SHA-256: resume with a plain
-    ///   `Range` (the 206 must announce that total), and let the final hash catch a splice of
-    ///   different content (an ``IntegrityError`` then restarts from zero);
-    /// - otherwise: no.
+    /// Whether the bytes `saved` describes may be continued from ``url`` (see
+    /// ``ResumeSidecar/isResumable(expectedSHA256:)``).
     private func canResume(_ saved: ResumeSidecar) -> Bool {
-        saved.validator != nil || splicesByDigest(saved)
+        saved.isResumable(expectedSHA256: expectedSHA256)
     }
 
-    /// Rule (b) of ``canResume(_:)``.
+    /// Rule (b) of ``ResumeSidecar/isResumable(expectedSHA256:)``.
     private func splicesByDigest(_ saved: ResumeSidecar) -> Bool {
-        saved.validator == nil && !saved.mirrors.isEmpty && saved.length != nil && expectedSHA256 != nil
+        saved.splicesByDigest(expectedSHA256: expectedSHA256)
     }
 
     /// Discards the local bytes (keeping the integrity-failure count in the sidecar).

@@ -155,6 +155,23 @@ struct ResumeSidecar: Sendable, Hashable {
         validator = record?.validator
     }
 
+    /// Whether the bytes this sidecar describes may be continued from ``url`` (its current
+    /// source, after ``switchSource(to:)``):
+    /// - (a) ``url`` itself answered with a strong validator before: resume with it as `If-Range`;
+    /// - (b) ``url`` has no validator recorded, but another URL of the sidecar served these bytes,
+    ///   their total length is known, and the caller gave an expected SHA-256: resume with a plain
+    ///   `Range` (the 206 must announce that total), and let the final hash catch a splice of
+    ///   different content (an ``IntegrityError`` then restarts from zero);
+    /// - otherwise: no.
+    func isResumable(expectedSHA256: String?) -> Bool {
+        validator != nil || splicesByDigest(expectedSHA256: expectedSHA256)
+    }
+
+    /// Rule (b) of ``isResumable(expectedSHA256:)``.
+    func splicesByDigest(expectedSHA256: String?) -> Bool {
+        validator == nil && !mirrors.isEmpty && length != nil && expectedSHA256 != nil
+    }
+
     /// Reads the sidecar at `path`; `nil` when it is missing, unreadable or malformed.
     static func load(from path: String) -> ResumeSidecar? {
         guard let data = FileManager.default.contents(atPath: path), data.count < 64 << 10 else { return nil }

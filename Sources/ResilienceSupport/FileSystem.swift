@@ -12,11 +12,24 @@ import Darwin
 ///
 /// Every call that can fail throws ``SystemCallError``; callers report it as their own error with
 /// ``SystemCallError/map(_:_:)``. Descriptors are plain `Int32`s: their owners close them.
+///
+/// Every call that changes a file or a directory is also the seam that crash-consistency tests
+/// record: while a ``FileOperationRecorder`` runs, successful calls under its root are appended to
+/// its trace (one relaxed atomic load per call otherwise).
 package enum FileSystem {
     // MARK: Descriptors
 
     /// Opens `path` with `flags` (`O_CLOEXEC` is added), retrying `EINTR`; new files get `mode`.
     package static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(SystemCallError) -> Int32 {
+        let fd = try openUnrecorded(path, flags: flags, mode: mode)
+        if FileOperationRecorder.isActive {
+            FileOperationRecorder.opened(fd, path: path, creating: flags & O_CREAT != 0, truncating: flags & O_TRUNC != 0)
+        }
+        return fd
+    }
+
+    /// ``open(_:flags:mode:)`` without telling a recorder (a directory opened to sync it).
+    private static func openUnrecorded(_ path: String, flags: Int32, mode: mode_t) throws(SystemCallError) -> Int32 {
         var fd: Int32
         repeat { fd = systemOpen(path, flags | O_CLOEXEC, mode) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw SystemCallError("open", path: path) }
@@ -38,6 +51,7 @@ package enum FileSystem {
 
     /// Closes `fd` (which also releases a `flock` taken through it).
     package static func close(_ fd: Int32) {
+        if FileOperationRecorder.isActive { FileOperationRecorder.closing(fd) }
         _ = systemClose(fd)
     }
 
@@ -51,6 +65,7 @@ package enum FileSystem {
     /// Cuts or extends the open file to `length` bytes.
     package static func truncate(_ fd: Int32, to length: Int64, path: String) throws(SystemCallError) {
         guard ftruncate(fd, off_t(length)) == 0 else { throw SystemCallError("ftruncate", path: path) }
+        if FileOperationRecorder.isActive { FileOperationRecorder.record(fd: fd) { .truncate(path: $0, length: length) } }
     }
 
     /// Writes all of `bytes` at `offset` with `pwrite`, retrying short writes and `EINTR`.
@@ -68,6 +83,9 @@ package enum FileSystem {
             }
             done += written
         }
+        if FileOperationRecorder.isActive {
+            FileOperationRecorder.record(fd: fd) { .write(path: $0, offset: offset, bytes: Array(bytes)) }
+        }
     }
 
     // MARK: Durability
@@ -76,6 +94,7 @@ package enum FileSystem {
     @inlinable
     package static func sync(_ fd: Int32, path: @autoclosure () -> String) throws(SystemCallError) {
         guard fsync(fd) == 0 else { throw SystemCallError("fsync", path: path()) }
+        if FileOperationRecorder.isActive { FileOperationRecorder.record(fd: fd) { .sync(path: $0, dataOnly: false) } }
     }
 
     /// Flushes the file's data (and the metadata needed to read it) to stable storage:
@@ -86,24 +105,23 @@ package enum FileSystem {
         #else
         guard fdatasync(fd) == 0 else { throw SystemCallError("fdatasync", path: path) }
         #endif
+        if FileOperationRecorder.isActive { FileOperationRecorder.record(fd: fd) { .sync(path: $0, dataOnly: true) } }
     }
 
     /// Flushes data and all metadata to stable storage: `fsync`, or `F_FULLFSYNC` (falling back
     /// to `fsync`) on Apple platforms.
     package static func syncFully(_ fd: Int32, path: String) throws(SystemCallError) {
-        #if canImport(Darwin)
-        guard fcntl(fd, F_FULLFSYNC) == 0 || fsync(fd) == 0 else { throw SystemCallError("fsync", path: path) }
-        #else
-        guard fsync(fd) == 0 else { throw SystemCallError("fsync", path: path) }
-        #endif
+        guard fullSync(fd) else { throw SystemCallError("fsync", path: path) }
+        if FileOperationRecorder.isActive { FileOperationRecorder.record(fd: fd) { .sync(path: $0, dataOnly: false) } }
     }
 
     /// Flushes the directory `path` (as ``syncFully(_:path:)``), so that a rename, creation or
     /// unlink in it is durable.
     package static func syncDirectory(_ path: String) throws(SystemCallError) {
-        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        try syncFully(fd, path: path)
+        let fd = try openUnrecorded(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
+        defer { _ = systemClose(fd) }
+        guard fullSync(fd) else { throw SystemCallError("fsync", path: path) }
+        if FileOperationRecorder.isActive { FileOperationRecorder.record(path: path) { name in .syncDirectory(path: name) } }
     }
 
     #if os(Linux)
@@ -125,17 +143,26 @@ package enum FileSystem {
 
     /// Unlinks `path`, ignoring any failure.
     package static func remove(_ path: String) {
-        _ = unlink(path)
+        if unlink(path) == 0, FileOperationRecorder.isActive {
+            FileOperationRecorder.record(path: path) { name in .unlink(path: name) }
+        }
     }
 
     /// Unlinks `path` if it exists.
     package static func removeIfPresent(_ path: String) throws(SystemCallError) {
-        guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError("unlink", path: path) }
+        if unlink(path) == 0 {
+            if FileOperationRecorder.isActive { FileOperationRecorder.record(path: path) { name in .unlink(path: name) } }
+            return
+        }
+        guard errno == ENOENT else { throw SystemCallError("unlink", path: path) }
     }
 
     /// Renames `from` to `to` (atomic on one file system, replacing `to`).
     package static func rename(_ from: String, _ to: String) throws(SystemCallError) {
         guard systemRename(from, to) == 0 else { throw SystemCallError("rename", path: to) }
+        if FileOperationRecorder.isActive {
+            FileOperationRecorder.renamed(from, to: to)
+        }
     }
 
     /// Writes `bytes` to `path` atomically and durably: a temporary file `path.tmp`
@@ -174,6 +201,15 @@ package enum FileSystem {
             throw SystemCallError("flock", path: path, code: code)
         }
     }
+}
+
+/// `fsync`, or `F_FULLFSYNC` (falling back to `fsync`) on Apple platforms; `false` on failure.
+private func fullSync(_ fd: Int32) -> Bool {
+    #if canImport(Darwin)
+    fcntl(fd, F_FULLFSYNC) == 0 || fsync(fd) == 0
+    #else
+    fsync(fd) == 0
+    #endif
 }
 
 // The C functions under other names: inside `FileSystem`, `open`, `close` and `rename` are its own.

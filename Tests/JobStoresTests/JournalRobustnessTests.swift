@@ -132,6 +132,24 @@ struct JournalRobustnessTests {
         }
     }
 
+    /// Issue 18: appends after the last sync can reach the disk out of order, so a power cut can
+    /// leave the block holding a record's start unwritten (zeros up to the block boundary) while
+    /// later records are there. Those were never synced: a torn tail, not corruption.
+    @Test func zerosToABlockBoundaryBeforeValidRecordsAreATornTail() async throws {
+        let sample = try await Self.sample()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let header = Array(sample.bytes.prefix(JournalCodec.headerSize))
+        let records = Array(sample.bytes.dropFirst(JournalCodec.headerSize))
+        let store = try Self.open(header + [UInt8](repeating: 0, count: 4096 - header.count) + records, in: directory)
+        #expect(store.recoveryReport.truncatedBytes == Int64(4096 - header.count + records.count))
+        #expect(store.recoveryReport.truncationReason?.contains("block boundary at 4096") == true)
+        #expect(try await store.jobs(matching: .all).isEmpty)
+        await store.close()
+        // Zeros that stop before the block boundary are not a lost block: refused.
+        #expect(throws: JobStoreError.self) { _ = try Self.open(header + [UInt8](repeating: 0, count: 64) + records, in: directory) }
+    }
+
     @Test func damageTooCostlyToClassifyIsRefusedNotTruncated() async throws {
         let sample = try await Self.sample()
         // A damaged region full of plausible record lengths: classifying it costs checksum work.
