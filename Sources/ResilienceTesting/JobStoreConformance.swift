@@ -65,6 +65,7 @@ public enum JobStoreConformance {
         Check(name: "jobsMatching", body: jobsMatching),
         Check(name: "recoverExpiredLeases", body: recoverExpiredLeases),
         Check(name: "concurrentClaimsAreExclusive", body: concurrentClaimsAreExclusive),
+        Check(name: "updateSources", body: updateSources),
     ]
 
     // MARK: Helpers

@@ -26,6 +26,22 @@ enum EnqueueValidation {
         }
     }
 
+    /// Throws `JobStoreError.invalidArgument` for new sources `updateSources` must refuse.
+    static func check(url: URL, mirrors: [URL], metadata: [String: String]) throws(JobStoreError) {
+        let limit = DownloadJob.maximumStringBytes
+        let strings = [url.absoluteString] + mirrors.map(\.absoluteString)
+        if strings.contains(where: { $0.utf8.count > limit }) { throw .invalidArgument("a URL is longer than \(limit) bytes") }
+        if mirrors.count > DownloadJob.maximumMirrors { throw .invalidArgument("more than \(DownloadJob.maximumMirrors) mirrors") }
+        let metadataBytes = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        if metadataBytes > DownloadJob.maximumMetadataBytes {
+            throw .invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
+        }
+        if strings.contains(where: { $0.utf8.contains(0) })
+            || metadata.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+            throw .invalidArgument("PostgreSQL text cannot hold NUL characters")
+        }
+    }
+
     /// Throws for an empty or oversized lease owner.
     static func check(owner: String) throws(JobStoreError) {
         if owner.isEmpty { throw .invalidArgument("owner must not be empty") }

@@ -327,6 +327,29 @@ public struct PostgresJobStore: JobStore {
         return try await guarded(&sql, id: id, owner: owner, target: .retrying)
     }
 
+    /// Implements `JobStore.updateSources(id:url:mirrors:metadata:now:)`: one `UPDATE` of a
+    /// non-terminal job that replaces `url` and `mirrors` and merges `metadata` into the `jsonb`
+    /// metadata; state, attempts and lease stay as they are.
+    /// - Throws: `JobStoreError.invalidArgument` (a URL over its size limit, too many mirrors,
+    ///   metadata over `DownloadJob.maximumMetadataBytes`, NUL characters), `.unknownJob`,
+    ///   `.illegalTransition` (the job is terminal); `PSQLError`.
+    @discardableResult
+    public func updateSources(id: UUID, url: URL, mirrors: [URL], metadata: [String: String],
+                              now: Date) async throws -> DownloadJob {
+        try EnqueueValidation.check(url: url, mirrors: mirrors, metadata: metadata)
+        let patch = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
+        var sql = builder(now)
+        sql.append("""
+            UPDATE \(names.jobs) SET url = \(sql.bind(url.absoluteString)), mirrors = \(sql.bind(mirrors.map(\.absoluteString))),
+                metadata = metadata || \(sql.bind(patch))::jsonb, updated_at = \(sql.now)
+            WHERE id = \(sql.bind(id)) AND state IN \(JobTableSchema.activeStates)
+            RETURNING \(JobTableSchema.columns)
+            """)
+        if let job = try await jobs(sql).first { return job }
+        guard let current = try await job(id: id) else { throw JobStoreError.unknownJob(id) }
+        throw JobStoreError.illegalTransition(job: id, from: current.state, to: current.state)
+    }
+
     /// Implements `JobStore.fail(id:owner:error:now:)`: one guarded `UPDATE`.
     /// - Throws: like ``complete(id:owner:now:)``.
     public func fail(id: UUID, owner: String, error: JobFailure, now: Date) async throws {
