@@ -112,7 +112,7 @@ public actor DownloadQueue {
         self.clock = clock
         self.transferClock = transferClock
         self.now = now
-        self.resumer = RangeResumer(configuration: configuration.resumer)
+        self.resumer = RangeResumer(configuration: configuration.resumer, engine: configuration.engine)
         self.permits = AsyncSemaphore(permits: configuration.maxConcurrentDownloads)
         (events, eventSink) = AsyncStream.makeStream(of: DownloadQueueEvent.self)
         (wakeStream, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
