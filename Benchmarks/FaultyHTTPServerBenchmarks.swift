@@ -67,7 +67,7 @@ enum FaultyHTTPServerBenchmarks {
         let output = Pipe()
         process.standardOutput = output
         guard (try? process.run()) != nil else { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = Data(PipeReader.readToEnd(output.fileHandleForReading.fileDescriptor))
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let bytesPerSecond = Double(String(decoding: data, as: UTF8.self)) else { return nil }

@@ -1,5 +1,6 @@
 import Foundation
 import JobStores
+import ResilienceTesting
 
 /// `JobStores` figures: durable transitions per second beside SQLite doing the same
 /// transitions, recovery time of a 1,000,000-record journal, compaction, and `claimNext` cost.
@@ -100,7 +101,7 @@ enum JobStoreBenchmarks {
             print("sqlite peer unavailable: \(error)")
             return nil
         }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        let output = Data(PipeReader.readToEnd(pipe.fileHandleForReading.fileDescriptor))
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let value = Double(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))

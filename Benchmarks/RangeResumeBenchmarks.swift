@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import RangeResume
+import ResilienceTesting
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -45,7 +46,7 @@ enum RangeResumeBenchmarks {
                 let result = try await RangeResumer(configuration: configuration, engine: engine)
                     .download(from: url, to: URL(fileURLWithPath: parts[1]), expectedSHA256: digest)
                 if ProcessInfo.processInfo.environment["RANGERESUME_BENCH_VERBOSE"] == "1" {
-                    FileHandle.standardError.write(Data("rangeresume child: \(parts[3]) restarts \(result.restarts)\n".utf8))
+                    try? FileHandle.standardError.write(contentsOf: Data("rangeresume child: \(parts[3]) restarts \(result.restarts)\n".utf8))
                 }
                 exit(0)
             } catch {
@@ -269,7 +270,7 @@ enum RangeResumeBenchmarks {
         let pipe = Pipe()
         process.standardOutput = pipe
         do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = Data(PipeReader.readToEnd(pipe.fileHandleForReading.fileDescriptor))
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self)
@@ -306,8 +307,7 @@ final class LoopbackNginx {
         guard (try? process.run()) != nil else { return nil }
         var log = ""
         while !log.contains("start worker process") {
-            let data = pipe.fileHandleForReading.availableData
-            if data.isEmpty { return nil }
+            guard let data = PipeReader.readSome(pipe.fileHandleForReading.fileDescriptor) else { return nil }
             log += String(decoding: data, as: UTF8.self)
         }
     }

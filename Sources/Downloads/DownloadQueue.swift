@@ -112,7 +112,8 @@ public actor DownloadQueue {
         self.clock = clock
         self.transferClock = transferClock
         self.now = now
-        self.resumer = RangeResumer(configuration: configuration.resumer, engine: configuration.engine)
+        self.resumer = RangeResumer(configuration: configuration.resumer, engine: configuration.engine,
+                                    authorizer: configuration.authorizer)
         self.permits = AsyncSemaphore(permits: configuration.maxConcurrentDownloads)
         (events, eventSink) = AsyncStream.makeStream(of: DownloadQueueEvent.self)
         (wakeStream, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -453,11 +454,33 @@ public actor DownloadQueue {
         }
     }
 
-    /// Persists the attempt's outcome and emits the matching event.
+    /// Persists the attempt's outcome and emits the matching events: decides the
+    /// ``AttemptRecord`` (pure, asking the retry schedule only when needed), then executes it.
     private nonisolated func record(_ outcome: Result<DownloadResult, any Error>, of job: DownloadJob) async {
-        let owner = configuration.owner
+        let record: AttemptRecord
+        let date = now()
         switch outcome {
         case .success(let result):
+            record = .complete(result)
+        case .failure(let error):
+            if let early = AttemptRecord.beforeSchedule(
+                for: error, cancelRequested: await takeCancelRequest(job.id), taskCancelled: Task.isCancelled,
+                stoppingAbruptly: await isStoppingAbruptly) {
+                record = early
+            } else {
+                record = AttemptRecord.afterSchedule(await retryDecision(for: error, job: job, at: date),
+                                                     error: error, job: job, now: date)
+            }
+        }
+        await execute(record, for: job, now: date)
+    }
+
+    /// Writes `record` to the store and emits its events. A write the store refuses (the job was
+    /// cancelled or taken over meanwhile) is reported as such instead.
+    private nonisolated func execute(_ record: AttemptRecord, for job: DownloadJob, now date: Date) async {
+        let owner = configuration.owner
+        switch record {
+        case .complete(let result):
             do {
                 try await store.complete(id: job.id, owner: owner, now: now())
                 eventSink.yield(.completed(id: job.id, result))
@@ -465,53 +488,32 @@ public actor DownloadQueue {
                 // Cancelled or taken over while finishing: the file is complete either way.
                 await reportLostJob(job, cleanUp: false)
             }
-        case .failure(let error):
-            if await takeCancelRequest(job.id) {
-                removePartialFiles(of: job)
-                eventSink.yield(.cancelled(id: job.id))
-                return
-            }
-            if Task.isCancelled || error is CancellationError || error is JobStoreError {
-                if Task.isCancelled, await isStoppingAbruptly {
-                    let failure = JobFailure(message: "interrupted: the download queue was stopped", isRetryable: true)
-                    _ = try? await store.scheduleRetry(id: job.id, owner: owner, at: now(), error: failure, now: now())
-                    return
+        case .cancelled:
+            removePartialFiles(of: job)
+            eventSink.yield(.cancelled(id: job.id))
+        case .interrupted(let failure):
+            _ = try? await store.scheduleRetry(id: job.id, owner: owner, at: now(), error: failure, now: now())
+        case .lost:
+            await reportLostJob(job, cleanUp: true)
+        case .retry(let due, let failure, let metadata, let mirror):
+            do {
+                let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: failure,
+                                                            metadata: metadata, now: date)
+                if updated.state == .failed {
+                    eventSink.yield(.failed(id: job.id, updated.lastError ?? failure))
+                } else {
+                    eventSink.yield(.retryScheduled(id: job.id, attempt: job.attempts, at: due, error: failure))
+                    if let mirror { eventSink.yield(.switchedMirror(id: job.id, to: mirror)) }
                 }
+            } catch {
                 await reportLostJob(job, cleanUp: true)
-                return
             }
-            let date = now()
-            let failure = JobFailure(message: DownloadErrorDescription.describe(error, url: MirrorRotation.currentURL(of: job)),
-                                     isRetryable: false)
-            switch await retryDecision(for: error, job: job, at: date) {
-            case .retry(let delay):
-                let due = date.addingTimeInterval(delay.seconds)
-                let retryable = JobFailure(message: failure.message, isRetryable: true)
-                let mirror = MirrorRotation.nextIndex(of: job, after: error)
-                let state = [NextAttemptDecision.previousDelayKey: NextAttemptDecision.metadataValue(for: delay),
-                             MirrorRotation.metadataKey: String(mirror)]
-                do {
-                    let updated = try await store.scheduleRetry(id: job.id, owner: owner, at: due, error: retryable,
-                                                                metadata: state, now: date)
-                    if updated.state == .failed {
-                        eventSink.yield(.failed(id: job.id, updated.lastError ?? retryable))
-                    } else {
-                        eventSink.yield(.retryScheduled(id: job.id, attempt: job.attempts, at: due, error: retryable))
-                        if mirror != MirrorRotation.currentIndex(of: job) {
-                            eventSink.yield(.switchedMirror(id: job.id, to: MirrorRotation.sources(of: job)[mirror]))
-                        }
-                    }
-                } catch {
-                    await reportLostJob(job, cleanUp: true)
-                }
-            case .giveUp(let isRetryable):
-                let final = JobFailure(message: failure.message, isRetryable: isRetryable)
-                do {
-                    try await store.fail(id: job.id, owner: owner, error: final, now: date)
-                    eventSink.yield(.failed(id: job.id, final))
-                } catch {
-                    await reportLostJob(job, cleanUp: true)
-                }
+        case .fail(let failure):
+            do {
+                try await store.fail(id: job.id, owner: owner, error: failure, now: date)
+                eventSink.yield(.failed(id: job.id, failure))
+            } catch {
+                await reportLostJob(job, cleanUp: true)
             }
         }
     }

@@ -38,6 +38,10 @@ public struct DownloadQueueConfiguration: Sendable {
     /// without ranges; segments are retried inside the attempt with the segmented defaults, on
     /// the queue's transfer clock). Default 1: each attempt is one `RangeResumer` download.
     public var connectionsPerDownload: Int
+    /// Supplies credentials before every attempt of every job (and once more after a `401`),
+    /// so that tokens never reach the store: see `RangeResume.RequestAuthorizer`. Segmented
+    /// attempts (``connectionsPerDownload`` above 1) do not use it yet. Default `nil`.
+    public var authorizer: (any RequestAuthorizer)?
     /// The lease owner this queue claims jobs as. Unique per queue instance by default
     /// (`<host>:<pid>:<random>`); two live queues must never share one.
     public var owner: String
@@ -54,7 +58,8 @@ public struct DownloadQueueConfiguration: Sendable {
         resumer: RangeResumer.Configuration = RangeResumer.Configuration(),
         owner: String? = nil,
         connectionsPerDownload: Int = 1,
-        engine: RangeResumer.Engine = .urlSession
+        engine: RangeResumer.Engine = .urlSession,
+        authorizer: (any RequestAuthorizer)? = nil
     ) {
         self.maxConcurrentDownloads = max(1, maxConcurrentDownloads)
         self.maxConcurrentDownloadsPerHost = maxConcurrentDownloadsPerHost.map { max(1, $0) }
@@ -67,6 +72,7 @@ public struct DownloadQueueConfiguration: Sendable {
         self.engine = engine
         self.owner = owner ?? Self.uniqueOwner()
         self.connectionsPerDownload = max(1, connectionsPerDownload)
+        self.authorizer = authorizer
     }
 
     /// `<host>:<pid>:<8 random hex digits>`.

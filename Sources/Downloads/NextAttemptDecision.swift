@@ -38,26 +38,21 @@ enum NextAttemptDecision: Sendable, Equatable {
         return String(whole &+ attoseconds / 1_000_000_000)
     }
 
-    /// Decides for a job whose attempt number `job.attempts` failed with `error` at wall time `now`.
+    /// Decides for a job whose attempt number `job.attempts` failed with `error` at wall time `now`:
+    /// `ResilienceRetry`'s own `nextAction` (the schedule `retry` follows in memory), with the
+    /// job's attempt limit, its age as the elapsed time and its stored previous delay.
     static func decide(
         for error: any Error, job: DownloadJob, policy: RetryPolicy, now: Date,
         using generator: inout some RandomNumberGenerator
     ) -> NextAttemptDecision {
-        let delay: Duration
-        switch policy.classifier.classify(error, now: now) {
-        case .stop:
-            return .giveUp(isRetryable: false)
-        case .retryAfter(let requested) where policy.maxRetryAfter > .zero:
-            delay = min(max(requested, .zero), policy.maxRetryAfter)
-        case .retry, .retryAfter:
-            delay = policy.backoff.delay(forRetry: job.attempts, previous: previousDelay(of: job), using: &generator)
+        let action = nextAction(
+            policy, decision: policy.classifier.classify(error, now: now), failedAttempt: job.attempts,
+            maxAttempts: job.maxAttempts, elapsed: .seconds(now.timeIntervalSince(job.createdAt)),
+            previousDelay: previousDelay(of: job), generator: &generator)
+        switch action {
+        case .retry(let delay, _): return .retry(after: delay)
+        case .stop(.notRetryable): return .giveUp(isRetryable: false)
+        case .stop: return .giveUp(isRetryable: true)
         }
-        if job.attempts >= job.maxAttempts { return .giveUp(isRetryable: true) }
-        if let maxElapsed = policy.maxElapsed,
-           now.timeIntervalSince(job.createdAt) + delay.seconds > maxElapsed.seconds {
-            return .giveUp(isRetryable: true)
-        }
-        if let budget = policy.budget, !budget.tryWithdraw() { return .giveUp(isRetryable: true) }
-        return .retry(after: delay)
     }
 }

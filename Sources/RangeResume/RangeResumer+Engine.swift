@@ -86,7 +86,7 @@ extension RangeResumer {
             case is SocketTransport:
                 offset == 0 ? nil : "bytes=\(offset)-"
             case is URLSessionTransport:
-                "bytes=\(offset)-\(offset + Int64(URLSessionExchange.window(forLimit: bufferLimit)) - 1)"
+                "bytes=\(offset)-\(offset + Int64(URLSessionExchange.minimumWindow(forLimit: bufferLimit)) - 1)"
             default:
                 nil
             }

@@ -109,17 +109,24 @@ public struct RangeResumer: Sendable {
     public let configuration: Configuration
     /// The HTTP engine of every request.
     public let engine: Engine
+    /// Asked for credentials before every attempt (and once more after a `401`); `nil`: none.
+    public let authorizer: (any RequestAuthorizer)?
     let transport: any HTTPTransport
 
     /// Creates a resumer that downloads with `engine` (default URLSession; FoundationNetworking on Linux).
-    public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession) {
+    ///
+    /// - Parameter authorizer: supplies credentials per attempt, never stored anywhere (see
+    ///   ``RequestAuthorizer``). Default none.
+    public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession,
+                authorizer: (any RequestAuthorizer)? = nil) {
         self.configuration = configuration
         self.engine = engine
         self.transport = engine.transport
+        self.authorizer = authorizer
     }
 
-    init(configuration: Configuration, transport: any HTTPTransport) {
-        self.init(configuration: configuration, engine: .custom(transport))
+    init(configuration: Configuration, transport: any HTTPTransport, authorizer: (any RequestAuthorizer)? = nil) {
+        self.init(configuration: configuration, engine: .custom(transport), authorizer: authorizer)
     }
 
     /// The `.part` file a download to `destination` writes: `<destination>.part`.
@@ -159,7 +166,8 @@ public struct RangeResumer: Sendable {
     /// - Throws: `HTTPStatusError` (status ≥ 300 other than a usable 206/416; carries the headers,
     ///   so `Retry-After` is honoured), `IncompleteDownloadError` (body cut short; `.part` kept),
     ///   ``IntegrityError`` (`.part` deleted), ``RangeResumeError``, `URLError` for connection
-    ///   failures before any response, and `CancellationError` (progress so far is checkpointed).
+    ///   failures before any response, `CancellationError` (progress so far is checkpointed), and
+    ///   what the ``authorizer`` throws.
     public func download<C: Clock<Duration>>(
         from url: URL,
         mirrors: [URL] = [],
@@ -170,8 +178,9 @@ public struct RangeResumer: Sendable {
         progress: (@Sendable (DownloadProgress) -> Void)? = nil
     ) async throws -> DownloadResult {
         let attempt = try ResumeAttempt(
-            configuration: configuration, transport: transport, url: url, mirrors: mirrors, destination: destination,
-            expectedLength: expectedLength, expectedSHA256: expectedSHA256, clock: clock, progress: progress)
+            configuration: configuration, transport: transport, authorizer: authorizer, url: url, mirrors: mirrors,
+            destination: destination, expectedLength: expectedLength, expectedSHA256: expectedSHA256, clock: clock,
+            progress: progress)
         return try await attempt.run()
     }
 }

@@ -8,10 +8,15 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private enum Outcome {
         case done(DownloadResult)
         case restart(String)
+        /// The server answered `401`: ask the authorizer for fresh credentials and resume.
+        case reauthorize(HTTPStatusError)
     }
 
     private let configuration: RangeResumer.Configuration
     private let transport: any HTTPTransport
+    private let authorizer: (any RequestAuthorizer)?
+    /// The next request asks the authorizer with `refresh: true` (after a `401`).
+    private var refreshAuthorization = false
     private let url: URL
     /// Other URLs serving the same content (their sidecar records are adopted).
     private let mirrors: Set<String>
@@ -41,7 +46,8 @@ final class ResumeAttempt<C: Clock<Duration>> {
     private var batchCount = 0
     private var lastCheckpoint: Int64 = 0
 
-    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport, url: URL, mirrors: [URL] = [],
+    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport,
+         authorizer: (any RequestAuthorizer)? = nil, url: URL, mirrors: [URL] = [],
          destination: URL, expectedLength: Int64?, expectedSHA256: String?, clock: C,
          progress: (@Sendable (DownloadProgress) -> Void)?) throws(RangeResumeError) {
         guard destination.isFileURL, !destination.path.isEmpty, !destination.hasDirectoryPath else {
@@ -56,6 +62,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         }
         self.configuration = configuration
         self.transport = transport
+        self.authorizer = authorizer
         self.url = url
         self.mirrors = Set(mirrors.map(\.absoluteString)).subtracting([url.absoluteString])
         self.destination = destination.standardizedFileURL.path
@@ -100,6 +107,10 @@ final class ResumeAttempt<C: Clock<Duration>> {
                 restarts += 1
                 try resetLocal(part)
                 if restarts > 1 { throw RangeResumeError.resumeMismatch(reason) }
+            case .reauthorize(let unauthorized):
+                // Once per attempt: a second 401 with fresh credentials is final.
+                if refreshAuthorization { throw unauthorized }
+                refreshAuthorization = true
             }
         }
     }
@@ -180,6 +191,11 @@ final class ResumeAttempt<C: Clock<Duration>> {
         fileHasher?.advance(to: resuming ? offset : 0)
         // Validated in `init`: no caller field collides with these.
         var headers = configuration.additionalHeaders
+        if let authorizer {
+            let credentials = try await authorizer.authorizationHeaders(for: url, refresh: refreshAuthorization)
+            try RequestValidator.validate(headers: credentials, field: "authorizer")
+            headers.merge(credentials) { _, fresh in fresh }
+        }
         headers["Accept-Encoding"] = "identity"
         if resuming {
             headers["Range"] = "bytes=\(offset)-"
@@ -270,7 +286,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
             return .restart("416 with Content-Range \(head["content-range"] ?? "(none)") at local size \(offset)")
         default:
             channel.cancel(CancellationError())
-            throw HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? url)
+            let error = HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? url)
+            if head.status == 401, authorizer != nil { return .reauthorize(error) }
+            throw error
         }
     }
 
@@ -313,6 +331,9 @@ final class ResumeAttempt<C: Clock<Duration>> {
             channel.cancel(error)
             try flush(part)
             try checkpoint(part)
+            // A later `Range` window answered 401 (the token expired mid-download): resume with
+            // fresh credentials from what is durable now.
+            if let status = error as? HTTPStatusError, status.status == 401, authorizer != nil { return .reauthorize(status) }
             if error is RangeResumeError || error is CancellationError { throw error }
             throw IncompleteDownloadError(expectedBytes: total, receivedBytes: position)
         }

@@ -53,7 +53,7 @@ struct SocketExchange {
         channel.setCancelHandler {
             open.withLock { isOpen in if isOpen { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
         }
-        guard sendAll(fd, Array(requestText(host: host, port: port).utf8)) else {
+        guard SocketCalls.sendAll(fd, Array(requestText(host: host, port: port).utf8)) else {
             channel.finish(throwing: URLError(.networkConnectionLost))
             return
         }
@@ -174,28 +174,17 @@ struct SocketExchange {
         return TransportResponseHead(status: status, headers: headers, url: url)
     }
 
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var sent = 0
-        while sent < bytes.count {
-            let count = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
-            sent += count
-        }
-        return true
-    }
-
     /// A connected TCP socket to `host:port` (each resolved address tried in turn).
     private func connect(host: String, port: Int) throws(URLError) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = SocketCalls.streamType
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { throw URLError(.cannotFindHost) }
         defer { freeaddrinfo(list) }
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            let fd = SocketCalls.createStreamSocket(family: info.pointee.ai_family, protocol: info.pointee.ai_protocol)
             if fd >= 0 {
                 if systemConnect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
                 _ = close(fd)

@@ -1,4 +1,5 @@
 import Foundation
+import ResilienceRetry
 
 /// The URLSession engine's decisions for one exchange, as pure code (no URLSession, no threads):
 /// how a request is fetched in bounded **windows**, what head the consumer sees, and how each way
@@ -10,7 +11,15 @@ import Foundation
 /// shared by every transfer in the process (holding it hung concurrent downloads). So the engine
 /// never lets one request run further ahead than a window: it asks for the body in `Range`
 /// requests of at most `window` bytes, and asks for the next window only once the consumer has
-/// drained to `lowWater`. The session keeps its connection between windows. The consumer sees the
+/// drained to `lowWater`. The session keeps its connection between windows.
+///
+/// Windows **adapt** between `minimumWindow` and `maximumWindow`, starting at the minimum. The
+/// engine reports, with every chunk, how many bytes the session has received but the consumer
+/// not yet taken (FoundationNetworking's own backlog of undelivered chunks included). A window in
+/// which that never exceeded `lowWater` (the consumer kept up) doubles the next one — fewer
+/// requests, fewer round trips lost on a slow link — and a window in which it exceeded half the
+/// window (the network outruns the consumer) halves it, so the bytes held in memory stay near
+/// the minimum exactly when they would pile up. The consumer sees the
 /// head it asked for (a `200` with the full length for a plain `GET`; a `206` spanning its whole
 /// range for a ranged one) and one unbroken body.
 ///
@@ -60,7 +69,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         /// A later window answered as promised: nothing to forward.
         case proceed
         /// End the stream with this error (and cancel the task).
-        case fail(RangeResumeError)
+        case fail(any Error)
         /// The windowed first request cannot be used: cancel it and send this, the caller's own.
         case resend(TransportRequest)
     }
@@ -77,8 +86,13 @@ struct URLSessionExchangeStateMachine: Sendable {
 
     /// The caller's request.
     let request: TransportRequest
+    /// Body bytes the current (or next) window asks for: between ``minimumWindow`` and
+    /// ``maximumWindow``.
+    private(set) var window: Int64
+    /// The first window's size, and the smallest one.
+    let minimumWindow: Int64
     /// Most body bytes one request asks for.
-    let window: Int64
+    let maximumWindow: Int64
     /// The next window is asked for once no more than this many body bytes wait.
     let lowWater: Int
     private(set) var phase: Phase = .awaitingHead
@@ -91,6 +105,8 @@ struct URLSessionExchangeStateMachine: Sendable {
     /// Entity offsets of the current window's first and last byte.
     private(set) var windowFirst: Int64 = 0
     private(set) var windowLast: Int64 = 0
+    /// Most bytes received but not yet consumed at once during the current window.
+    private(set) var windowPeakPending: Int64 = 0
     /// Body bytes forwarded in the current window, and over the whole exchange.
     private(set) var windowDelivered: Int64 = 0
     private(set) var delivered: Int64 = 0
@@ -99,9 +115,15 @@ struct URLSessionExchangeStateMachine: Sendable {
     /// The caller's own request was resent: its head is forwarded as it is.
     private var resending = false
 
-    init(request: TransportRequest, window: Int, lowWater: Int) {
+    /// - Parameters:
+    ///   - window: most body bytes one request asks for.
+    ///   - lowWater: the next window is asked for once no more than this many bytes wait.
+    ///   - minimumWindow: the first and smallest window (default: `window`, i.e. fixed windows).
+    init(request: TransportRequest, window: Int, lowWater: Int, minimumWindow: Int? = nil) {
         self.request = request
-        self.window = Int64(max(1, window))
+        self.maximumWindow = Int64(max(1, window))
+        self.minimumWindow = min(maximumWindow, Int64(max(1, minimumWindow ?? window)))
+        self.window = self.minimumWindow
         self.lowWater = max(0, lowWater)
         if let range = Self.field("range", in: request.headers) {
             if let (first, last) = Self.singleRange(range) {
@@ -179,7 +201,12 @@ struct URLSessionExchangeStateMachine: Sendable {
     private mutating func windowHead(_ head: TransportResponseHead) -> HeadAction {
         guard let entity else { return .proceed }
         let problem: String?
-        if head.status != 206 {
+        if head.status >= 300 && head.status != 416 {
+            // The server refused this window (a token that expired, 503 with Retry-After, …):
+            // the consumer sees that status, to be classified and retried like any other.
+            phase = .finished
+            return .fail(HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? entity.url))
+        } else if head.status != 206 {
             problem = "status \(head.status)"
         } else if let value = head["content-range"], let range = ContentRange(value) {
             if range.first != windowFirst || range.last != windowLast || range.total != entity.total {
@@ -199,14 +226,20 @@ struct URLSessionExchangeStateMachine: Sendable {
             return .proceed
         }
         phase = .finished
-        return .fail(.resumeMismatch("asking for bytes \(windowFirst)-\(windowLast)/\(entity.total) of the same "
+        return .fail(RangeResumeError.resumeMismatch("asking for bytes \(windowFirst)-\(windowLast)/\(entity.total) of the same "
                                      + "entity, the server answered \(problem)"))
     }
 
     /// `count` body bytes were forwarded to the consumer.
-    mutating func forwarded(_ count: Int) {
+    /// - Parameters:
+    ///   - received: body bytes the running task has received so far (its
+    ///     `countOfBytesReceived`; `nil` when unknown); with `queued`, sizes the next window.
+    ///   - queued: body bytes waiting in the channel for the consumer.
+    mutating func forwarded(_ count: Int, received: Int64? = nil, queued: Int = 0) {
         windowDelivered += Int64(count)
         delivered += Int64(count)
+        let backlog = received.map { max(0, $0 - windowDelivered) } ?? 0
+        windowPeakPending = max(windowPeakPending, backlog + Int64(queued))
     }
 
     /// The running task completed with `error` (`nil`: success).
@@ -224,7 +257,18 @@ struct URLSessionExchangeStateMachine: Sendable {
                 return .finish(error)
             }
             phase = .betweenWindows
+            adaptWindow()
             return .nextWindowWhenDrained
+        }
+    }
+
+    /// Doubles the window when the consumer kept up during the one that just completed, halves
+    /// it when more than half a window waited at once (within ``minimumWindow``...``maximumWindow``).
+    private mutating func adaptWindow() {
+        if windowPeakPending <= Int64(lowWater) {
+            window = min(maximumWindow, window * 2)
+        } else if windowPeakPending > window / 2 {
+            window = max(minimumWindow, window / 2)
         }
     }
 
@@ -237,6 +281,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         windowFirst = windowLast + 1
         windowLast = Self.windowLast(from: windowFirst, window: window, cap: entity.last)
         windowDelivered = 0
+        windowPeakPending = 0
         var headers = request.headers.filter { !["range", "if-range"].contains($0.key.lowercased()) }
         if !Self.sameOrigin(request.url, entity.url) {
             // Never send credentials to an origin the caller did not name (a redirect's target).

@@ -110,7 +110,15 @@ final class URLSessionExchange: Sendable {
     /// default 4 MiB buffer), at least 64 KiB.
     static func window(forLimit limit: Int) -> Int { max(4 * limit, 64 << 10) }
 
-    /// - Parameter window: most body bytes one request asks for; default ``window(forLimit:)``.
+    /// The first and smallest window by default: the channel's limit (4 MiB by default), at
+    /// least 64 KiB. Windows grow from it while the consumer keeps up
+    /// (``URLSessionExchangeStateMachine``).
+    static func minimumWindow(forLimit limit: Int) -> Int { max(limit, 64 << 10) }
+
+    /// - Parameters:
+    ///   - window: most body bytes one request asks for; default ``window(forLimit:)`` (fixed
+    ///     windows when given).
+    ///   - configuration: the session's settings (``URLSessionTransport/sessionConfiguration()``).
     init(request: TransportRequest, channel: TransportChannel, window: Int? = nil,
          configuration: URLSessionConfiguration = URLSessionTransport().sessionConfiguration()) {
         self.channel = channel
@@ -120,7 +128,8 @@ final class URLSessionExchange: Sendable {
         queue.maxConcurrentOperationCount = 1
         self.queue = queue
         self.state = LockedValue(State(machine: URLSessionExchangeStateMachine(
-            request: request, window: window ?? Self.window(forLimit: channel.limit), lowWater: channel.limit / 2)))
+            request: request, window: window ?? Self.window(forLimit: channel.limit), lowWater: channel.limit / 2,
+            minimumWindow: window ?? Self.minimumWindow(forLimit: channel.limit))))
         let lane = Self.nextLane.add(1, ordering: .relaxed).oldValue
         queue.underlyingQueue = Self.lanes[lane % Self.lanes.count]
     }
@@ -207,7 +216,10 @@ final class URLSessionExchange: Sendable {
     func received(_ data: Data, from task: URLSessionTask) {
         guard isCurrent(task), state.withLock({ $0.machine.phase == .streaming }) else { return }
         guard channel.offer(contentsOf: data) else { return end(nil) }
-        state.withLock { $0.machine.forwarded(data.count) }
+        // What the session has read ahead (its undelivered chunks wait in this queue) plus what
+        // waits for the consumer: sizes the next window.
+        let received = task.countOfBytesReceived, queued = channel.queuedBytes
+        state.withLock { $0.machine.forwarded(data.count, received: received, queued: queued) }
     }
 
     func completed(_ task: URLSessionTask, error: (any Error)?, refusedRedirect: URL?) {

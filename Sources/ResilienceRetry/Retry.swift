@@ -60,14 +60,19 @@ public func retry<R>(
     }
 }
 
-/// The loop's decision after attempt `failedAttempt` failed; spends a budget token on `.retry`.
+/// The decision after attempt `failedAttempt` failed; spends a budget token on `.retry`. The one
+/// retry schedule of the package: `retry`'s loop calls it in memory, and `DownloadQueue` calls it
+/// for a persisted job (with the job's own attempt limit), so both draw the same jitter in the
+/// same order for the same generator.
+///
+/// - Parameter maxAttempts: the attempt limit; default `policy.maxAttempts`.
 @usableFromInline
-func nextAction(
-    _ policy: RetryPolicy, decision: RetryDecision, failedAttempt: Int, elapsed: Duration,
+package func nextAction(
+    _ policy: RetryPolicy, decision: RetryDecision, failedAttempt: Int, maxAttempts: Int? = nil, elapsed: Duration,
     previousDelay: Duration?, generator: inout some RandomNumberGenerator
 ) -> RetryEvent.Action {
     if decision == .stop { return .stop(.notRetryable) }
-    if failedAttempt >= policy.maxAttempts { return .stop(.attemptsExhausted) }
+    if failedAttempt >= (maxAttempts ?? policy.maxAttempts) { return .stop(.attemptsExhausted) }
     let delay: Duration, source: RetryEvent.DelaySource
     switch decision {
     case .retryAfter(let requested) where policy.maxRetryAfter > .zero:

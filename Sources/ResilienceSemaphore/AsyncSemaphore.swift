@@ -60,7 +60,7 @@ public final class AsyncSemaphore: Sendable {
 
     /// The waiter queue and everything else the slow paths need, behind one lock (a
     /// ThreadSanitizer-visible `Mutex`: see `LockedValue` in the internal `ResilienceSupport`).
-    private let state: LockedValue<State>
+    private let state: LockedValue<AsyncSemaphoreWaiterQueue<Continuation>>
 
     /// The source of waiter ids (never reused).
     private let nextID = Atomic<UInt64>(0)
@@ -74,7 +74,7 @@ public final class AsyncSemaphore: Sendable {
                      "AsyncSemaphore(permits:) needs between 1 and 2^60 permits, got \(permits)")
         self.capacity = permits
         self.word = Atomic(permits)
-        self.state = LockedValue(State())
+        self.state = LockedValue(AsyncSemaphoreWaiterQueue())
     }
 
     // MARK: Introspection
@@ -283,15 +283,7 @@ public final class AsyncSemaphore: Sendable {
                 if exchanged { break }
                 current = original
             }
-            state.available = 0
-            state.isClosed = true
-            let waiters = state.waiters.values.compactMap(\.continuation)
-            let watchers = state.countWatchers.removeAll()
-            state.waiters = [:]
-            state.queue = []
-            state.queueHead = 0
-            state.queuedCount = 0
-            return (waiters, watchers)
+            return state.close()
         }
         for continuation in waiters { continuation.resume(throwing: AsyncSemaphoreError.closed) }
         for continuation in watchers { continuation.resume() }
@@ -420,7 +412,7 @@ public final class AsyncSemaphore: Sendable {
         if state.queuedCount == 0 && takeFromWord(permits) { return .acquired }
         if expired { return .failed(.timedOut) }
         let id = makeID()
-        state.waiters[id] = Waiter(permits: permits)
+        state.reserve(id, permits: permits)
         return .wait(id)
     }
 
@@ -430,12 +422,12 @@ public final class AsyncSemaphore: Sendable {
     private func enqueue(
         _ state: inout State, id: UInt64, permits: Int, reserved: Bool, continuation: Continuation
     ) -> Enqueued {
-        let reservation = reserved ? state.waiters.removeValue(forKey: id) : nil
+        let reservationTimedOut = reserved ? state.takeReservation(id) : false
         // Cancellation is flagged before the cancellation handler runs, and the handler takes
         // this lock too, so a cancellation is seen either here or by the handler.
         if Task.isCancelled { return .failed(CancellationError()) }
         if state.isClosed { return .failed(AsyncSemaphoreError.closed) }
-        if reservation?.timedOut == true { return .failed(AsyncSemaphoreError.timedOut) }
+        if reservationTimedOut { return .failed(AsyncSemaphoreError.timedOut) }
         if state.queuedCount == 0 {
             var current = word.load(ordering: .acquiring) // open, no waiters: just the free count
             while true {
@@ -451,10 +443,7 @@ public final class AsyncSemaphore: Sendable {
                 current = original
             }
         }
-        state.waiters[id] = Waiter(permits: permits, continuation: continuation)
-        state.queue.append(id)
-        state.queuedCount += 1
-        return .queued(state.satisfiedWatchers())
+        return .queued(state.append(id, permits: permits, continuation: continuation))
     }
 
     /// After the last waiter left: moves the free count back into the word, clearing
@@ -468,15 +457,8 @@ public final class AsyncSemaphore: Sendable {
 
     // MARK: State (private)
 
-    private typealias Continuation = UnsafeContinuation<Void, any Error>
-
-    /// A task that is about to wait (`continuation == nil`, only for timed acquires) or waits.
-    private struct Waiter {
-        let permits: Int
-        var continuation: Continuation?
-        /// The deadline passed before the task suspended.
-        var timedOut = false
-    }
+    typealias Continuation = UnsafeContinuation<Void, any Error>
+    private typealias State = AsyncSemaphoreWaiterQueue<Continuation>
 
     private enum Attempt {
         case acquired
@@ -488,89 +470,5 @@ public final class AsyncSemaphore: Sendable {
         case queued([CheckedContinuation<Void, Never>])
         case acquired
         case failed(any Error)
-    }
-
-    /// The waiter queue (and, while anyone waits, the free count), behind the lock.
-    ///
-    /// Every continuation is stored in exactly one `Waiter` and is resumed only by the code that
-    /// removes that waiter from `waiters` under the lock, so each is resumed exactly once; that is
-    /// why `UnsafeContinuation` is enough.
-    private struct State: CountWatched {
-        /// The free permits while `queuedCount > 0` (the word then holds only ``waitingFlag``).
-        var available = 0
-        var isClosed = false
-        /// Waiters by id. Removal (cancel, timeout) is O(1) here.
-        var waiters: [UInt64: Waiter] = [:]
-        /// Ids of suspended waiters in arrival order, from `queueHead` on. Ids of waiters that left
-        /// stay until they reach the head (skipped then) or until `compact()`.
-        var queue: [UInt64] = []
-        var queueHead = 0
-        /// The number of suspended waiters (the live entries of `queue`).
-        var queuedCount = 0
-        /// The tasks in ``AsyncSemaphore/waiters(atLeast:)``, waiting for `queuedCount`.
-        var countWatchers = CountWatchers()
-        var watchedCount: Int { queuedCount }
-        var releasesWatchers: Bool { isClosed }
-
-
-        /// Hands free permits to the waiters at the head, in order, while the head's request fits.
-        /// Returns their continuations, to resume outside the lock.
-        mutating func grantReady() -> [Continuation] {
-            var granted: [Continuation] = []
-            while queuedCount > 0 {
-                let id = queue[queueHead]
-                guard let index = waiters.index(forKey: id) else {
-                    queueHead += 1 // a waiter that left: skip it
-                    continue
-                }
-                let waiter = waiters[index].value
-                if waiter.permits > available { break } // head-of-line blocking, by design
-                available -= waiter.permits
-                waiters.remove(at: index)
-                queueHead += 1
-                queuedCount -= 1
-                if let continuation = waiter.continuation { granted.append(continuation) }
-            }
-            trimQueue()
-            return granted
-        }
-
-        /// Removes waiter `id` if it is suspended (and returns its continuation), then serves the
-        /// waiters it was blocking. Marks a reserved-but-not-suspended timed waiter as timed out.
-        mutating func withdraw(_ id: UInt64, timedOut: Bool) -> (Continuation?, [Continuation]) {
-            guard let index = waiters.index(forKey: id) else { return (nil, []) }
-            guard let continuation = waiters[index].value.continuation else {
-                if timedOut { waiters.values[index].timedOut = true }
-                return (nil, [])
-            }
-            waiters.remove(at: index)
-            queuedCount -= 1
-            if queue[queueHead] == id {
-                queueHead += 1 // the head left: no stale entry to skip later
-            } else if queue.count - queueHead > 2 * queuedCount + 64 {
-                compact()
-            }
-            if available > 0 && queuedCount > 0 { return (continuation, grantReady()) }
-            trimQueue()
-            return (continuation, [])
-        }
-
-        /// Drops queue entries of waiters that left. O(n), run after at least n/2 + 64 of them
-        /// piled up, so O(1) amortized per cancellation.
-        mutating func compact() {
-            queue = queue[queueHead...].filter { waiters[$0] != nil }
-            queueHead = 0
-        }
-
-        /// Keeps the consumed prefix of `queue` from growing without bound.
-        mutating func trimQueue() {
-            if queuedCount == 0 {
-                queue.removeAll(keepingCapacity: true)
-                queueHead = 0
-            } else if queueHead >= 1_024 && queueHead * 2 >= queue.count {
-                queue.removeFirst(queueHead)
-                queueHead = 0
-            }
-        }
     }
 }

@@ -31,7 +31,7 @@ extension ChildProcess {
         } catch {
             return "no thread stacks for pid \(pid): gdb did not start (\(error))"
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = PipeReader.readToEnd(output.fileHandleForReading.fileDescriptor)
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         let status = process.terminationStatus

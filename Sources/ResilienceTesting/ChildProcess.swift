@@ -170,13 +170,9 @@ public final class ChildProcess: Sendable {
     // MARK: - Threads
 
     private func readLoop(_ fd: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+        while let chunk = PipeReader.readSome(fd) {
             let waiters: [(CheckedContinuation<String?, Never>, String)] = state.withLock { state in
-                state.partial.append(contentsOf: buffer[..<count])
+                state.partial.append(contentsOf: chunk)
                 while let newline = state.partial.firstIndex(of: 0x0A) {
                     state.lines.append(String(decoding: state.partial[..<newline], as: UTF8.self))
                     state.partial.removeSubrange(...newline)

@@ -551,7 +551,7 @@ final class HTTPServerCore: Sendable {
             return (0, false)
         default: break
         }
-        guard POSIXSocket.sendAll(fd, plan.head()) else { return (0, false) }
+        guard SocketCalls.sendAll(fd, plan.head()) else { return (0, false) }
         var limit = plan.bodyLength
         var rate: Int64? = nil
         switch plan.delivery {
@@ -578,11 +578,11 @@ final class HTTPServerCore: Sendable {
             /// Sends one chunk, flipping the corrupted byte if it falls inside.
             func sendChunk(_ raw: UnsafeRawBufferPointer) -> Bool {
                 guard let corrupt = plan.corruptOffset, corrupt >= position, corrupt < position + Int64(size) else {
-                    return POSIXSocket.sendAll(fd, raw)
+                    return SocketCalls.sendAll(fd, raw)
                 }
                 var copy = [UInt8](raw)
                 copy[Int(corrupt - position)] ^= 0xFF
-                return POSIXSocket.sendAll(fd, copy)
+                return SocketCalls.sendAll(fd, copy)
             }
             let ok: Bool
             switch source {

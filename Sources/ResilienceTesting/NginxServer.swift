@@ -90,10 +90,8 @@ public final class NginxServer {
             // nginx logs "start worker processes" once its sockets listen; read until then (or EOF
             // when it exits, e.g. because the port was taken meanwhile).
             var log = ""
-            let handle = stderr.fileHandleForReading
-            while !log.contains("start worker process") {
-                let data = handle.availableData
-                if data.isEmpty { break }
+            let fd = stderr.fileHandleForReading.fileDescriptor
+            while !log.contains("start worker process"), let data = PipeReader.readSome(fd) {
                 log += String(decoding: data, as: UTF8.self)
             }
             if log.contains("start worker process") {

@@ -1,3 +1,4 @@
+import ResilienceSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,45 +11,15 @@ import Darwin
 /// suppressed (`MSG_NOSIGNAL` on Linux, `SO_NOSIGPIPE` on Darwin), so a client that disconnects
 /// mid-response can never kill the test process.
 enum POSIXSocket {
-    #if canImport(Darwin)
-    static let sendFlags: Int32 = 0
-    static let streamType = SOCK_STREAM
-    #else
-    static let sendFlags = Int32(MSG_NOSIGNAL)
-    static let streamType = Int32(SOCK_STREAM.rawValue)
-    #endif
+    /// `SOCK_STREAM` as `socket` takes it (the platform spellings live in `SocketCalls`).
+    static let streamType = SocketCalls.streamType
 
     /// Sets the per-socket options every accepted connection needs.
     static func prepareConnection(_ fd: Int32) {
-        #if canImport(Darwin)
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-        #endif
+        SocketCalls.suppressSIGPIPE(fd)
         // Accepted sockets inherit O_NONBLOCK from the listener on BSD/Darwin; make them blocking.
         let flags = fcntl(fd, F_GETFL)
         if flags >= 0, flags & O_NONBLOCK != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
-    }
-
-    /// Sends all of `buffer`. Returns `false` if the peer went away or the socket was shut down.
-    static func sendAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
-        guard var pointer = buffer.baseAddress else { return true }
-        var remaining = buffer.count
-        while remaining > 0 {
-            let sent = send(fd, pointer, remaining, sendFlags)
-            if sent < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            if sent == 0 { return false }
-            pointer += sent
-            remaining -= sent
-        }
-        return true
-    }
-
-    /// Sends all of `bytes`. Returns `false` if the peer went away.
-    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { sendAll(fd, $0) }
     }
 
     /// What ``wait(for:wake:timeoutMilliseconds:)`` saw.

@@ -47,14 +47,13 @@ struct CrashTests {
                     continuation.resume(throwing: error)
                     return
                 }
-                let handle = pipe.fileHandleForReading
+                let fd = pipe.fileHandleForReading.fileDescriptor
                 var pending = Data()
                 var lines: [String] = []
                 var killed = false
                 while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    pending.append(chunk)
+                    guard let chunk = PipeReader.readSome(fd) else { break }   // not FileHandle: it traps on EINTR
+                    pending.append(contentsOf: chunk)
                     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                         lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
                         pending.removeSubrange(pending.startIndex...newline)

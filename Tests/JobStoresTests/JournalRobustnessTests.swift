@@ -88,6 +88,7 @@ struct JournalRobustnessTests {
         defer { directory.remove() }
         let ids = Set(sample.jobs.map(\.id))
         for cut in stride(from: 0, through: sample.bytes.count, by: 7) {
+            await Task.yield()   // a long loop of synchronous opens: let the other tests run too
             let store = try Self.open(Array(sample.bytes.prefix(cut)), in: directory)
             let report = store.recoveryReport
             let completeRecords = sample.recordEnds.filter { $0 <= cut }.count
@@ -159,6 +160,9 @@ struct JournalRobustnessTests {
         var generator = SeededRandomNumberGenerator(seed: 0x5EED)
         var outcomes = (opened: 0, truncated: 0, refused: 0)
         for iteration in 0..<10_000 {
+            // Seconds of CPU work: hand the thread back now and then, or the whole run's other
+            // tests (two cooperative threads here) wait behind it.
+            if iteration % 50 == 0 { await Task.yield() }
             var bytes = sample.bytes
             for _ in 0..<Int.random(in: 1...3, using: &generator) {
                 guard !bytes.isEmpty else { break }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import RangeResume
+import ResilienceRetry
 import Testing
 
 /// The URLSession engine's windowed exchange, decision by decision, without a transport.
@@ -160,6 +161,16 @@ struct URLSessionExchangeStateMachineTests {
         #expect(head == answer)
     }
 
+    /// A plain GET of 300 bytes in windows of 100 whose second window's request is out.
+    static func awaitingSecondWindow() throws -> URLSessionExchangeStateMachine {
+        var machine = Self.machine()
+        _ = machine.firstRequest()
+        _ = machine.head(Self.partial("0-99/300"))
+        _ = Self.deliver(100, &machine)
+        _ = try #require(Self.next(&machine))
+        return machine
+    }
+
     @Test(arguments: [
         TransportResponseHead(status: 200, headers: ["Content-Length": "300"]),              // validator changed
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 0-99/300"]),    // wrong start
@@ -168,18 +179,29 @@ struct URLSessionExchangeStateMachineTests {
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 100-199/300", "ETag": "\"v2\""]),
         TransportResponseHead(status: 206, headers: ["Content-Range": "bytes 100-199/300", "Content-Encoding": "br"]),
         TransportResponseHead(status: 206, headers: [:]),
-        TransportResponseHead(status: 503, headers: [:]),
+        TransportResponseHead(status: 200, headers: ["Content-Length": "300"]),               // Range ignored now
     ])
     func aLaterWindowThatIsNotExactlyItsBytesEndsTheStream(answer: TransportResponseHead) throws {
-        var machine = Self.machine()
-        _ = machine.firstRequest()
-        _ = machine.head(Self.partial("0-99/300"))
-        _ = Self.deliver(100, &machine)
-        _ = try #require(Self.next(&machine))
-        guard case .fail(.resumeMismatch(let reason)) = machine.head(answer) else { Issue.record("expected a failure"); return }
+        var machine = try Self.awaitingSecondWindow()
+        guard case .fail(let error) = machine.head(answer), case .resumeMismatch(let reason)? = error as? RangeResumeError else {
+            Issue.record("expected a resume mismatch"); return
+        }
         #expect(reason.contains("100-199/300"))
         #expect(machine.phase == .finished)
         guard case .ignore = machine.completed(error: URLError(.cancelled)) else { Issue.record("not ignored"); return }
+    }
+
+    /// A window refused with an error status (an expired token's 401, a 503 with Retry-After)
+    /// ends the stream with that status, for the resumer to classify (and re-authorize) as usual.
+    @Test(arguments: [401, 403, 429, 503])
+    func aLaterWindowRefusedWithAnErrorStatusEndsTheStreamWithIt(status: Int) throws {
+        var machine = try Self.awaitingSecondWindow()
+        let answer = TransportResponseHead(status: status, headers: ["Retry-After": "7"])
+        guard case .fail(let error) = machine.head(answer), let refused = error as? HTTPStatusError else {
+            Issue.record("expected an HTTPStatusError"); return
+        }
+        #expect(refused.status == status && refused.retryAfter == "7")
+        #expect(machine.phase == .finished)
     }
 
     @Test func aShortWindowOrAnErrorEndsTheStreamForTheConsumerToJudge() {
@@ -227,6 +249,54 @@ struct URLSessionExchangeStateMachineTests {
         #expect(!idle)                                           // no task runs between windows
         let next = between.nextWindowRequest()
         #expect(next == nil)
+    }
+
+    /// Runs one more window of an adaptive exchange (window 100...400, low water 50) whose
+    /// consumer lagged by at most `pending` bytes; returns the size the next window asks for.
+    static func adaptiveStep(_ machine: inout URLSessionExchangeStateMachine, pending: Int64) throws -> Int64 {
+        let size = machine.windowLast - machine.windowFirst + 1
+        machine.forwarded(Int(size) / 2, received: size / 2 + pending, queued: 0)   // the session read ahead
+        machine.forwarded(Int(size) - Int(size) / 2, received: size, queued: 0)
+        guard case .nextWindowWhenDrained = machine.completed(error: nil) else {
+            Issue.record("expected a next window")
+            return 0
+        }
+        let sent = machine.nextWindowRequest()
+        let next = try #require(sent)
+        _ = machine.head(Self.partial("\(machine.windowFirst)-\(machine.windowLast)/100000"))
+        let range = try #require(URLSessionExchangeStateMachine.singleRange(next.headers["Range"] ?? ""))
+        let last = try #require(range.1)
+        return last - range.0 + 1
+    }
+
+    @Test func windowsGrowWhileTheConsumerKeepsUpAndShrinkWhenBytesPileUp() throws {
+        var machine = URLSessionExchangeStateMachine(
+            request: TransportRequest(url: Self.url, headers: [:]), window: 400, lowWater: 50, minimumWindow: 100)
+        #expect(machine.firstRequest().headers["Range"] == "bytes=0-99")     // starts at the minimum
+        _ = machine.head(Self.partial("0-99/100000"))
+        // Kept up (at most the low water waited): 100 → 200 → 400, and never past the maximum.
+        #expect(try Self.adaptiveStep(&machine, pending: 50) == 200)
+        #expect(try Self.adaptiveStep(&machine, pending: 10) == 400)
+        #expect(try Self.adaptiveStep(&machine, pending: 0) == 400)
+        // Between the low water and half a window: the size holds.
+        #expect(try Self.adaptiveStep(&machine, pending: 200) == 400)
+        // More than half a window waited at once: 400 → 200 → 100, and never under the minimum.
+        #expect(try Self.adaptiveStep(&machine, pending: 201) == 200)
+        #expect(try Self.adaptiveStep(&machine, pending: 150) == 100)
+        #expect(try Self.adaptiveStep(&machine, pending: 100) == 100)
+        // What waited in the channel counts as much as what the session read ahead.
+        machine.forwarded(100, received: 100, queued: 51)
+        guard case .nextWindowWhenDrained = machine.completed(error: nil) else { Issue.record("expected a next window"); return }
+        let last = machine.nextWindowRequest()
+        #expect(last?.headers["Range"] == "bytes=\(machine.windowFirst)-\(machine.windowFirst + 99)")
+    }
+
+    @Test func fixedWindowsStayFixed() throws {
+        var machine = Self.machine()                               // window 100, no minimum given
+        _ = machine.firstRequest()
+        _ = machine.head(Self.partial("0-99/100000"))
+        #expect(try Self.adaptiveStep(&machine, pending: 0) == 100)
+        #expect(try Self.adaptiveStep(&machine, pending: 100) == 100)
     }
 
     @Test func windowsNeverOverflowTheOffsetArithmetic() {

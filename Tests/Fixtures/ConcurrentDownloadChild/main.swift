@@ -23,7 +23,7 @@ import JobStores
 import RangeResume
 
 /// Writes one line to stdout, unbuffered, so the parent sees it at once.
-func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+func say(_ line: String) { try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8)) }
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
     say("error \(message)")

@@ -12,7 +12,7 @@ import JobStores
 import ResilienceRetry
 
 /// Writes one line to stdout, unbuffered, so the parent sees it at once.
-func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+func say(_ line: String) { try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8)) }
 
 guard CommandLine.arguments.count == 2 else {
     say("error usage: DownloadQueueChild <journal-path>")

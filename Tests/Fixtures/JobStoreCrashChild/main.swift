@@ -41,7 +41,7 @@ func acknowledge(_ line: String) {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let seed = UInt64(arguments[2]), let target = Int(arguments[3]) else {
-    FileHandle.standardError.write(Data("usage: JobStoreCrashChild <journal> <seed> <target jobs>\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("usage: JobStoreCrashChild <journal> <seed> <target jobs>\n".utf8))
     exit(2)
 }
 var generator = Generator(state: seed)
@@ -88,6 +88,6 @@ do {
         }
     }
 } catch {
-    FileHandle.standardError.write(Data("JobStoreCrashChild: \(error)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("JobStoreCrashChild: \(error)\n".utf8))
     exit(1)
 }
