@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CSHA256"),
         .target(name: "RangeResume", dependencies: ["ResilienceSupport", "ResilienceRetry", "CSHA256"]),
         .target(name: "Downloads", dependencies: ["ResilienceSupport", "ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume"]),
-        .target(name: "ResilienceTesting", dependencies: ["ResilienceSupport", "JobStores"]),
+        .target(name: "ResilienceTesting", dependencies: ["ResilienceSupport", "JobStores", "RangeResume"]),
         .target(name: "DownloadResilience", dependencies: ["ResilienceRetry", "ResilienceSemaphore", "JobStores", "RangeResume", "Downloads"]),
 
         // MARK: The demo and downloader (`swift run resilient-download`)

@@ -17,7 +17,7 @@ extension DownloadQueue {
                                               expectedSHA256: expectedSHA256, clock: clock, progress: progress)
         }
         let segmented = SegmentedDownload(configuration: SegmentedDownloadConfiguration(
-            connections: connections, transfer: resumer.configuration))
+            connections: connections, transfer: resumer.configuration), engine: resumer.engine)
         return try await segmented.download(from: url, to: destination, expectedLength: expectedLength,
                                             expectedSHA256: expectedSHA256, clock: clock, progress: progress).download
     }

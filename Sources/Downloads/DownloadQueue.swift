@@ -112,7 +112,8 @@ public actor DownloadQueue {
         self.clock = clock
         self.transferClock = transferClock
         self.now = now
-        self.resumer = RangeResumer(configuration: configuration.resumer, authorizer: configuration.authorizer)
+        self.resumer = RangeResumer(configuration: configuration.resumer, engine: configuration.engine,
+                                    authorizer: configuration.authorizer)
         self.permits = AsyncSemaphore(permits: configuration.maxConcurrentDownloads)
         (events, eventSink) = AsyncStream.makeStream(of: DownloadQueueEvent.self)
         (wakeStream, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

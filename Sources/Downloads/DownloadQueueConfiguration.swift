@@ -30,6 +30,9 @@ public struct DownloadQueueConfiguration: Sendable {
     /// The settings of the `RangeResumer` that makes each attempt (stall timeout, minimum speed,
     /// checkpoint interval, progress interval — which throttles the queue's progress events).
     public var resumer: RangeResumer.Configuration
+    /// The HTTP engine of every request (single-connection and segmented). Default
+    /// `.urlSession`; any `HTTPTransport` fits through `RangeResumer.Engine.custom(_:)`.
+    public var engine: RangeResumer.Engine
     /// Connections per download. With more than 1, each attempt is a ``SegmentedDownload`` over
     /// up to this many connections (falling back to one connection for small files and servers
     /// without ranges; segments are retried inside the attempt with the segmented defaults, on
@@ -55,6 +58,7 @@ public struct DownloadQueueConfiguration: Sendable {
         resumer: RangeResumer.Configuration = RangeResumer.Configuration(),
         owner: String? = nil,
         connectionsPerDownload: Int = 1,
+        engine: RangeResumer.Engine = .urlSession,
         authorizer: (any RequestAuthorizer)? = nil
     ) {
         self.maxConcurrentDownloads = max(1, maxConcurrentDownloads)
@@ -65,6 +69,7 @@ public struct DownloadQueueConfiguration: Sendable {
         self.leaseRenewalInterval = min(max(renewal, .milliseconds(1)), self.leaseDuration)
         self.keepsPartialFilesOnCancel = keepsPartialFilesOnCancel
         self.resumer = resumer
+        self.engine = engine
         self.owner = owner ?? Self.uniqueOwner()
         self.connectionsPerDownload = max(1, connectionsPerDownload)
         self.authorizer = authorizer

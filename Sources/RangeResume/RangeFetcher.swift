@@ -43,10 +43,7 @@ public struct RangeFetcher: Sendable {
     /// Creates a fetcher that uses `engine` (default URLSession).
     public init(configuration: RangeResumer.Configuration = RangeResumer.Configuration(),
                 engine: RangeResumer.Engine = .urlSession) {
-        switch engine {
-        case .urlSession: self.init(configuration: configuration, transport: URLSessionTransport())
-        case .posixSockets: self.init(configuration: configuration, transport: SocketTransport())
-        }
+        self.init(configuration: configuration, transport: engine.transport)
     }
 
     init(configuration: RangeResumer.Configuration, transport: any HTTPTransport) {

@@ -31,6 +31,10 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
     case exceedsMaxBytes(limit: Int64)
     /// A redirect from `https` to another scheme was refused. Not retryable.
     case insecureRedirect(to: URL)
+    /// The server redirected to `to`, and the engine follows no redirects (the socket engine).
+    /// Fix: download `to` directly, or use an engine that follows redirects
+    /// (``RangeResumer/Engine/urlSession``). Not retryable.
+    case redirectNotFollowed(to: URL)
     /// The destination is not a usable local file path (it must be a `file:` URL whose directory
     /// exists and that is not a directory itself). Not retryable.
     case invalidDestination(String)
@@ -45,7 +49,7 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
     public var retryDecision: RetryDecision {
         switch self {
         case .stalled, .tooSlow, .resumeMismatch, .invalidResponse: .retry
-        case .unsupportedContentEncoding, .exceedsMaxBytes, .insecureRedirect, .invalidDestination, .invalidArgument,
+        case .unsupportedContentEncoding, .exceedsMaxBytes, .insecureRedirect, .redirectNotFollowed, .invalidDestination, .invalidArgument,
              .fileSystem: .stop
         }
     }
@@ -59,6 +63,8 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
         case .unsupportedContentEncoding(let coding): "refused Content-Encoding \(coding)"
         case .exceedsMaxBytes(let limit): "response exceeds the \(limit)-byte cap"
         case .insecureRedirect(let url): "refused redirect to \(url.absoluteString)"
+        case .redirectNotFollowed(let url):
+            "redirected to \(url.absoluteString), and this engine follows no redirects: download that URL, or use the urlSession engine"
         case .invalidDestination(let reason): "invalid destination: \(reason)"
         case .invalidArgument(let reason): "invalid argument: \(reason)"
         case .fileSystem(_, let path, let code):

@@ -105,40 +105,10 @@ public struct RangeResumer: Sendable {
         }
     }
 
-    /// The HTTP engine a resumer drives.
-    public enum Engine: Sendable, Hashable {
-        /// URLSession (FoundationNetworking on Linux): `http` and `https`, redirects followed
-        /// (except `https` → anything else; credentials dropped when the origin changes).
-        /// FoundationNetworking has no per-transfer backpressure, so the engine asks for the body
-        /// in `Range` windows of at most 4 × ``Configuration/bufferLimit`` (16 MiB by default)
-        /// and asks for the next one only once the writer has caught up; a server sees
-        /// `Range: bytes=0-16777215` for a fresh download, `bytes=N-(N+16777215)` for a resumed
-        /// one. It never blocks a Swift-concurrency thread and never holds FoundationNetworking's
-        /// shared work queue. FoundationNetworking caps the speed (measured: 0.54–0.71× curl
-        /// with the body discarded) and costs about 2.5–3 CPU-s per GiB.
-        case urlSession
-        /// The package's own HTTP/1.1 client on POSIX sockets: plain `http` only, no redirects
-        /// followed, no chunked bodies — but real backpressure (the socket is read only as fast as
-        /// the file is written), so memory stays flat at any speed and file size (about 36–39 MiB
-        /// peak RSS at 1 and 4 GiB on loopback), near curl's speed, with a third of ``urlSession``'s
-        /// CPU. Prefer it for bulk plain-`http` downloads; it is not the default
-        /// because a URL that is `https` or redirects would fail with it.
-        case posixSockets
-
-        /// The `Range` field this engine sends when a download starts at `offset` (0: a fresh
-        /// one) with a channel of `bufferLimit` bytes: what a server sees. For tests.
-        package func rangeField(from offset: Int64, bufferLimit: Int = Configuration().bufferLimit) -> String? {
-            switch self {
-            case .posixSockets:
-                return offset == 0 ? nil : "bytes=\(offset)-"
-            case .urlSession:
-                return "bytes=\(offset)-\(offset + Int64(URLSessionExchange.minimumWindow(forLimit: bufferLimit)) - 1)"
-            }
-        }
-    }
-
     /// The configuration of every download this resumer makes.
     public let configuration: Configuration
+    /// The HTTP engine of every request.
+    public let engine: Engine
     /// Asked for credentials before every attempt (and once more after a `401`); `nil`: none.
     public let authorizer: (any RequestAuthorizer)?
     let transport: any HTTPTransport
@@ -149,16 +119,14 @@ public struct RangeResumer: Sendable {
     ///   ``RequestAuthorizer``). Default none.
     public init(configuration: Configuration = Configuration(), engine: Engine = .urlSession,
                 authorizer: (any RequestAuthorizer)? = nil) {
-        switch engine {
-        case .urlSession: self.init(configuration: configuration, transport: URLSessionTransport(), authorizer: authorizer)
-        case .posixSockets: self.init(configuration: configuration, transport: SocketTransport(), authorizer: authorizer)
-        }
+        self.configuration = configuration
+        self.engine = engine
+        self.transport = engine.transport
+        self.authorizer = authorizer
     }
 
     init(configuration: Configuration, transport: any HTTPTransport, authorizer: (any RequestAuthorizer)? = nil) {
-        self.configuration = configuration
-        self.transport = transport
-        self.authorizer = authorizer
+        self.init(configuration: configuration, engine: .custom(transport), authorizer: authorizer)
     }
 
     /// The `.part` file a download to `destination` writes: `<destination>.part`.

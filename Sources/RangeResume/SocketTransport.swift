@@ -15,9 +15,10 @@ import Darwin
 /// ``RangeResumer/Engine/posixSockets``.
 ///
 /// Deliberately small: `GET` with `Connection: close`, bodies framed by `Content-Length` or by
-/// the connection's end; redirects are not followed (a 3xx surfaces as `HTTPStatusError`);
-/// chunked bodies and `https` are refused (`RangeResumeError.invalidResponse` /
-/// `.invalidArgument`). Cancellation shuts the socket down, which ends a blocked read at once.
+/// the connection's end; redirects are not followed (a 3xx with `Location` ends the stream with
+/// ``RangeResumeError/redirectNotFollowed(to:)``, which names the fix); chunked bodies and
+/// `https` are refused (`RangeResumeError.invalidResponse` / `.invalidArgument`). Cancellation
+/// shuts the socket down, which ends a blocked read at once.
 struct SocketTransport: HTTPTransport {
     func start(_ request: TransportRequest, into channel: TransportChannel) {
         let thread = Thread { SocketExchange(request: request, channel: channel).run() }
@@ -95,6 +96,11 @@ struct SocketExchange {
         guard let response = Self.parseHead(head, url: request.url) else { return fail(.badServerResponse) }
         if response["transfer-encoding"].map({ $0.lowercased() != "identity" }) ?? false {
             channel.finish(throwing: RangeResumeError.invalidResponse("chunked bodies are not supported by the socket engine"))
+            return
+        }
+        if (300...399).contains(response.status), response.status != 304,
+           let location = response["location"], let target = URL(string: location, relativeTo: request.url) {
+            channel.finish(throwing: RangeResumeError.redirectNotFollowed(to: target.absoluteURL))
             return
         }
         guard channel.send(.head(response)) else { return }

@@ -29,21 +29,50 @@ import FoundationNetworking
 ///   injected clock by ``TransferWatchdog``); no cache, no cookies;
 /// - redirects: `https` to anything else is refused; `Authorization`, `Cookie` and
 ///   `Proxy-Authorization` are dropped when a redirect leaves the request's origin (curl's rule).
+///
+/// A caller's `URLSessionConfiguration` (``RangeResumer/Engine/urlSession(configuration:)``) is
+/// copied once here; each session gets a further copy with the engine's own settings applied.
 struct URLSessionTransport: HTTPTransport {
-    func start(_ request: TransportRequest, into channel: TransportChannel) {
-        do { try RequestValidator.validateSyntax(of: request) } catch { channel.finish(throwing: error); return }
-        URLSessionExchange(request: request, channel: channel).start()
+    /// The caller's settings, or `nil` for `.ephemeral`.
+    let base: SessionConfigurationCopy?
+
+    init(configuration: URLSessionConfiguration? = nil) {
+        base = configuration.map(SessionConfigurationCopy.init)
     }
 
-    /// The session configuration every request of the engine uses.
-    static func sessionConfiguration() -> URLSessionConfiguration {
-        let configuration = URLSessionConfiguration.ephemeral
+    func start(_ request: TransportRequest, into channel: TransportChannel) {
+        do { try RequestValidator.validateSyntax(of: request) } catch { channel.finish(throwing: error); return }
+        URLSessionExchange(request: request, channel: channel, configuration: sessionConfiguration()).start()
+    }
+
+    /// The session configuration of one exchange: a copy of the caller's (or `.ephemeral`), with
+    /// what the engine must own set on it.
+    func sessionConfiguration() -> URLSessionConfiguration {
+        let configuration = base?.copy() ?? URLSessionConfiguration.ephemeral
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.timeoutIntervalForRequest = 24 * 3600
         configuration.timeoutIntervalForResource = 7 * 24 * 3600
         configuration.httpShouldSetCookies = false
         return configuration
+    }
+}
+
+/// A private copy of a caller's `URLSessionConfiguration`.
+///
+/// `@unchecked Sendable` is safe: the only stored configuration is a copy made in `init` that
+/// never escapes and is never mutated; ``copy()`` only reads it (`NSCopying`), so concurrent
+/// calls from any thread only ever read.
+final class SessionConfigurationCopy: @unchecked Sendable {
+    private let configuration: URLSessionConfiguration
+
+    init(_ configuration: URLSessionConfiguration) {
+        self.configuration = configuration.copy() as! URLSessionConfiguration
+    }
+
+    /// A fresh copy, free to mutate.
+    func copy() -> URLSessionConfiguration {
+        configuration.copy() as! URLSessionConfiguration
     }
 }
 
@@ -65,6 +94,7 @@ final class URLSessionExchange: Sendable {
 
     let channel: TransportChannel
     let queue: OperationQueue
+    private let configuration: SessionConfigurationCopy
     private let state: LockedValue<State>
 
     /// The threads every exchange's queue runs on: a few serial dispatch queues, shared round
@@ -85,10 +115,14 @@ final class URLSessionExchange: Sendable {
     /// (``URLSessionExchangeStateMachine``).
     static func minimumWindow(forLimit limit: Int) -> Int { max(limit, 64 << 10) }
 
-    /// - Parameter window: most body bytes one request asks for; default ``window(forLimit:)``
-    ///   (fixed windows when given).
-    init(request: TransportRequest, channel: TransportChannel, window: Int? = nil) {
+    /// - Parameters:
+    ///   - window: most body bytes one request asks for; default ``window(forLimit:)`` (fixed
+    ///     windows when given).
+    ///   - configuration: the session's settings (``URLSessionTransport/sessionConfiguration()``).
+    init(request: TransportRequest, channel: TransportChannel, window: Int? = nil,
+         configuration: URLSessionConfiguration = URLSessionTransport().sessionConfiguration()) {
         self.channel = channel
+        self.configuration = SessionConfigurationCopy(configuration)
         let queue = OperationQueue()
         queue.name = "RangeResume.URLSessionExchange"
         queue.maxConcurrentOperationCount = 1
@@ -121,7 +155,7 @@ final class URLSessionExchange: Sendable {
     private func send(_ request: TransportRequest) {
         guard state.withLock({ $0.machine.phase != .finished }) else { return }
         let session = state.withLock { $0.session } ?? {
-            let made = URLSession(configuration: URLSessionTransport.sessionConfiguration(),
+            let made = URLSession(configuration: configuration.copy(),
                                   delegate: SessionDelegate(exchange: self, originalURL: request.url), delegateQueue: queue)
             state.withLock { $0.session = made }
             return made

@@ -379,16 +379,18 @@ public enum JobStoreConformance {
 public struct ConformanceFailure: Error, Sendable, CustomStringConvertible {
     /// The failed check's name.
     public let check: String
-    /// What the store did wrong.
+    /// What the store (or engine) did wrong.
     public let message: String
+    /// What was checked: `"JobStore"` or `"Transport"`.
+    public let suite: String
 
-    /// Creates a failure.
-    public init(check: String, message: String) {
+    /// Creates a failure of a check of `suite` (default `"JobStore"`).
+    public init(check: String, message: String, suite: String = "JobStore") {
         self.check = check
         self.message = message
+        self.suite = suite
     }
 
     /// A one-line human-readable form.
-
-    public var description: String { "JobStore conformance check \(check) failed: \(message)" }
+    public var description: String { "\(suite) conformance check \(check) failed: \(message)" }
 }

@@ -48,15 +48,16 @@ struct RedirectCredentialTests {
         }
     }
 
-    /// The socket engine follows no redirect: the 3xx is an `HTTPStatusError`, and no second
-    /// request — to B or anywhere — carried the token.
+    /// The socket engine follows no redirect: the 3xx is a `redirectNotFollowed` naming the target
+    /// (and the fix), and no second request — to B or anywhere — carried the token.
     @Test func socketEngineStopsAtTheRedirect() async throws {
         let servers = try Servers(); defer { servers.tearDown() }
         let resumer = RangeResumer(configuration: .init(additionalHeaders: Self.secrets), engine: .posixSockets)
-        let error = await #expect(throws: HTTPStatusError.self) {
+        let error = await #expect(throws: RangeResumeError.self) {
             try await resumer.download(from: servers.a.url(for: "/moved.bin"), to: servers.dir.file("out.bin"))
         }
-        #expect(error?.status == 302)
+        #expect(error == .redirectNotFollowed(to: URL(string: "http://localhost:\(servers.b.port)/file.bin")!))
+        #expect(error?.description.contains("urlSession engine") == true)
         #expect(servers.a.requests.count == 1 && servers.a.requests.first?.headers["Authorization"] == "Bearer X")
         #expect(servers.b.requests.isEmpty)
     }
