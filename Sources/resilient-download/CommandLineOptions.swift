@@ -1,4 +1,5 @@
 import Foundation
+import RangeResume
 
 /// The parsed command line of `resilient-download` (parsed by hand: the package has no
 /// dependencies).
@@ -34,6 +35,10 @@ struct CommandLineOptions: Equatable {
     var timeoutSeconds = 30
     /// `-q/--quiet`: no progress and no summary; failures still go to stderr.
     var quiet = false
+    /// `-H/--header "Name: value"` (repeatable): sent with every request, after validation.
+    var headers: [String: String] = [:]
+    /// `--engine urlsession|sockets`.
+    var engine = RangeResumer.Engine.urlSession
 
     /// A one-line reason the arguments were refused (exit status 64).
     struct UsageError: Error, Equatable, CustomStringConvertible {
@@ -65,6 +70,9 @@ struct CommandLineOptions: Equatable {
           --checkpoint-mib N   MiB between durable checkpoints (1 to 1024, default 64)
           --retries N          retries per file after the first attempt (default 4)
           --timeout SECONDS    no data for this long counts as a stall (default 30)
+          -H, --header 'N: V'  send this header field too (repeatable)
+          --engine NAME        urlsession (default; http, https, redirects) or
+                               sockets (plain http only; fastest, least memory)
           -q, --quiet          print nothing but failures (on stderr)
           -h, --help           print this help
           --version            print the version
@@ -88,6 +96,22 @@ struct CommandLineOptions: Equatable {
             throw UsageError(message: "not an http or https URL: '\(text)'")
         }
         return url
+    }
+
+    /// `Name: value` as a header field, checked by the library's own rules (`RequestValidator`:
+    /// no CR/LF, no field the engine owns, such as `Range` or `Host`).
+    static func headerField(_ text: String) throws(UsageError) -> (String, String) {
+        guard let colon = text.firstIndex(of: ":") else {
+            throw UsageError(message: "-H needs 'Name: value', not '\(text)'")
+        }
+        let name = String(text[..<colon]).trimmingCharacters(in: .whitespaces)
+        let value = String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+        do {
+            try RequestValidator.validate(headers: [name: value], field: "-H")
+        } catch {
+            throw UsageError(message: "\(DownloadErrorDescription.describe(error))")
+        }
+        return (name, value)
     }
 
     /// Parses `arguments` (without the program name).
@@ -129,6 +153,18 @@ struct CommandLineOptions: Equatable {
             case "--retries": options.retries = try number(for: argument, in: 0...100)
             case "--timeout": options.timeoutSeconds = try number(for: argument, in: 1...3600)
             case "--mirror": options.mirrors.append(try httpURL(try value(for: argument)))
+            case "-H", "--header":
+                let (name, fieldValue) = try headerField(try value(for: argument))
+                if options.headers.keys.contains(where: { $0.lowercased() == name.lowercased() }) {
+                    throw UsageError(message: "-H '\(name)' is given twice")
+                }
+                options.headers[name] = fieldValue
+            case "--engine":
+                switch try value(for: argument).lowercased() {
+                case "urlsession": options.engine = .urlSession
+                case "sockets": options.engine = .posixSockets
+                case let other: throw UsageError(message: "--engine is urlsession or sockets, not '\(other)'")
+                }
             case "--sha256":
                 let hex = try value(for: argument).lowercased()
                 guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {

@@ -39,9 +39,10 @@ enum URLRun {
             retryPolicy: try RetryPolicy(maxAttempts: options.retries + 1, backoff: RetryPolicy.default.backoff),
             leaseDuration: .seconds(10), leaseRenewalInterval: .seconds(2),
             resumer: RangeResumer.Configuration(stallTimeout: .seconds(options.timeoutSeconds),
-                                                checkpointInterval: Int64(options.checkpointMiB) << 20),
+                                                checkpointInterval: Int64(options.checkpointMiB) << 20,
+                                                additionalHeaders: options.headers),
             // --connections N > 1: each file is a SegmentedDownload over up to N connections.
-            connectionsPerDownload: options.connections)
+            connectionsPerDownload: options.connections, engine: options.engine)
         let queue = DownloadQueue(store: store, configuration: configuration)
         var items: [DownloadSession.Item] = []
         var alreadyDone: [String] = []

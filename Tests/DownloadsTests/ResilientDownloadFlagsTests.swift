@@ -54,6 +54,32 @@ struct ResilientDownloadFlagsTests {
         #expect(refused.status == .exited(64) && refused.stderr.count == 1, "\(refused.stderr)")
     }
 
+    @Test(arguments: ["urlsession", "sockets"])
+    func headersReachTheServerOnTheEngineChosen(engine: String) async throws {
+        let server = try FaultyHTTPServer(); defer { server.stop() }
+        let dir = try ScratchDirectory(); defer { dir.cleanup() }
+        let body = seededBytes(200_000, seed: 11)
+        server.serve(body, at: "/h.bin")
+        let run = try await Self.run(["-q", "--engine", engine, "-H", "X-Token: abc 123", "--header", "Accept-Language:de",
+                                      "-d", dir.url.path, server.url(for: "/h.bin").absoluteString],
+                                     stderrFile: dir.file("stderr.txt"))
+        #expect(run.status == .exited(0), "\(run.stdout + run.stderr)")
+        #expect(contents(of: dir.file("h.bin")) == Data(body))
+        let sent = try #require(server.requests(for: "/h.bin").first)
+        #expect(sent.headers["X-Token"] == "abc 123" && sent.headers["Accept-Language"] == "de")
+        // The engine shows in what it sends: URLSession asks for a first window, the socket engine for all of it.
+        #expect(sent.range == (engine == "sockets" ? nil : RangeResumer.Engine.urlSession.rangeField(from: 0)))
+    }
+
+    @Test(arguments: [["-H", "NoColon"], ["-H", "Range: bytes=0-"], ["-H", "X-A: 1", "-H", "x-a: 2"],
+                      ["-H", "X-A: line\r\nX-Injected: 1"], ["--engine", "curl"]])
+    func badHeaderOrEngineExits64WithOneLine(flags: [String]) async throws {
+        let dir = try ScratchDirectory(); defer { dir.cleanup() }
+        let run = try await Self.run(flags + ["http://127.0.0.1:9/f.bin"], stderrFile: dir.file("stderr.txt"))
+        #expect(run.status == .exited(64) && run.stderr.count == 1, "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+
     @Test func aMirrorServesTheFileWhenTheURLAnswers503() async throws {
         let primary = try FaultyHTTPServer(), mirror = try FaultyHTTPServer()
         let dir = try ScratchDirectory()
