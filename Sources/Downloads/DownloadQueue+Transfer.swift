@@ -22,3 +22,16 @@ extension DownloadQueue {
                                             expectedSHA256: expectedSHA256, clock: clock, progress: progress).download
     }
 }
+
+extension RangeResumer {
+    /// This resumer with `headers` added to its configuration's `additionalHeaders` (a field of
+    /// the same name, ignoring case, replaces the configured one): a job's own fields.
+    func adding(headers: [String: String]) -> RangeResumer {
+        guard !headers.isEmpty else { return self }
+        var configuration = self.configuration
+        let replaced = Set(headers.keys.map { $0.lowercased() })
+        configuration.additionalHeaders = configuration.additionalHeaders.filter { !replaced.contains($0.key.lowercased()) }
+            .merging(headers) { _, job in job }
+        return RangeResumer(configuration: configuration, engine: engine, authorizer: authorizer)
+    }
+}

@@ -201,9 +201,13 @@ public actor DownloadQueue {
     ///   - maxAttempts: default the retry policy's `maxAttempts`.
     ///   - notBefore: the earliest wall time of the first attempt; default now.
     ///   - metadata: small caller data stored with the job.
+    ///   - headers: header fields sent with every request of this job, on top of the configured
+    ///     `additionalHeaders` (a field of the same name replaces the configured one). Stored
+    ///     with the job, in clear: **never a secret** (use ``DownloadQueueConfiguration/authorizer``).
+    ///     At most `DownloadJob.maximumHeaderBytes`. Default none.
     /// - Returns: the job's id.
     /// - Throws: ``DownloadQueueError/invalidDestination(_:)``;
-    ///   ``DownloadQueueError/invalidArgument(_:)`` when `url`, a mirror or the configured
+    ///   ``DownloadQueueError/invalidArgument(_:)`` when `url`, a mirror, `headers` or the configured
     ///   `additionalHeaders` break the request-field rules (`RangeResume.RequestValidator`), before
     ///   anything is journaled; the store's `JobStoreError` (a store without
     ///   ``JobStores/JobStore/updateSources(id:url:mirrors:metadata:now:)`` throws `invalidArgument`
@@ -211,12 +215,14 @@ public actor DownloadQueue {
     @discardableResult
     public func enqueue(
         url: URL, mirrors: [URL] = [], destination: URL, expectedLength: Int64? = nil, expectedSHA256: String? = nil,
-        priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:]
+        priority: Int = 0, maxAttempts: Int? = nil, notBefore: Date? = nil, metadata: [String: String] = [:],
+        headers: [String: String] = [:]
     ) async throws -> UUID {
         guard destination.isFileURL else { throw DownloadQueueError.invalidDestination(destination.absoluteString) }
         do throws(RangeResumeError) {
             try RequestValidator.validate(url: url, mirrors: mirrors, headers: configuration.resumer.additionalHeaders,
                                           headersField: "resumer.additionalHeaders")
+            try RequestValidator.validate(headers: headers, field: "headers")
         } catch .invalidArgument(let reason) {
             throw DownloadQueueError.invalidArgument(reason)
         } catch {
@@ -225,7 +231,8 @@ public actor DownloadQueue {
         let job = DownloadJob(
             url: url, mirrors: mirrors, destination: destination.standardizedFileURL.path, expectedLength: expectedLength,
             expectedSHA256: expectedSHA256?.lowercased(), priority: priority,
-            maxAttempts: maxAttempts ?? configuration.retryPolicy.maxAttempts, notBefore: notBefore, metadata: metadata)
+            maxAttempts: maxAttempts ?? configuration.retryPolicy.maxAttempts, notBefore: notBefore, metadata: metadata,
+            headers: headers)
         let id = try await store.enqueue(job, now: now())
         if id == job.id { eventSink.yield(.enqueued(id: id)) } else { try await adoptSources(of: job, forOpenJob: id) }
         wakeSink.yield()
@@ -402,7 +409,7 @@ public actor DownloadQueue {
                     if let hostLimit { try await hostLimit.acquire() }
                     defer { hostLimit?.release() }
                     let result = try await DownloadQueue.transfer(
-                        with: resumer, connections: configuration.connectionsPerDownload,
+                        with: resumer.adding(headers: job.headers), connections: configuration.connectionsPerDownload,
                         from: source, mirrors: sources, to: destination, expectedLength: job.expectedLength,
                         expectedSHA256: job.expectedSHA256, clock: transferClock
                     ) { progress in

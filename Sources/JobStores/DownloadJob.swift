@@ -2,7 +2,7 @@ import Foundation
 
 /// One download tracked by a ``JobStore``: what to fetch, where to put it, and where it stands.
 ///
-/// Build one with ``init(id:url:mirrors:destination:expectedLength:expectedSHA256:priority:maxAttempts:notBefore:metadata:)``
+/// Build one with ``init(id:url:mirrors:destination:expectedLength:expectedSHA256:priority:maxAttempts:notBefore:metadata:headers:)``
 /// and pass it to ``JobStore/enqueue(_:now:)``; the store owns every other field from then on
 /// (state, attempts, lease, progress, timestamps) and returns updated copies. A `DownloadJob` is
 /// a value: a copy never changes behind your back.
@@ -46,6 +46,11 @@ public struct DownloadJob: Sendable, Hashable, Codable, Identifiable {
     public var updatedAt: Date
     /// Small caller data carried with the job (at most ``maximumMetadataBytes`` in UTF-8).
     public var metadata: [String: String]
+    /// HTTP header fields sent with every request of this job (e.g. `Accept`, a `User-Agent`),
+    /// persisted with it: **never put a secret here** — it is written to the store in clear. Give
+    /// credentials through a `RequestAuthorizer` instead. At most ``maximumHeaderBytes`` in UTF-8;
+    /// a queue checks the fields with `RequestValidator` before they reach the store.
+    public var headers: [String: String]
 
     /// The most UTF-8 bytes of keys and values in ``metadata``: 64 KiB.
     public static let maximumMetadataBytes = 64 * 1024
@@ -53,6 +58,8 @@ public struct DownloadJob: Sendable, Hashable, Codable, Identifiable {
     public static let maximumStringBytes = 8 * 1024
     /// The most mirror URLs: 32.
     public static let maximumMirrors = 32
+    /// The most UTF-8 bytes of names and values in ``headers``: 16 KiB.
+    public static let maximumHeaderBytes = 16 * 1024
 
     /// Describes a new job to enqueue.
     ///
@@ -69,7 +76,8 @@ public struct DownloadJob: Sendable, Hashable, Codable, Identifiable {
         priority: Int = 0,
         maxAttempts: Int = 5,
         notBefore: Date? = nil,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:],
+        headers: [String: String] = [:]
     ) {
         self.id = id
         self.url = url
@@ -90,5 +98,37 @@ public struct DownloadJob: Sendable, Hashable, Codable, Identifiable {
         self.createdAt = .distantPast
         self.updatedAt = .distantPast
         self.metadata = metadata
+        self.headers = headers
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, url, mirrors, destination, expectedLength, expectedSHA256, priority, state, attempts, maxAttempts
+        case nextAttemptAt, bytesDone, bytesTotal, lastError, leaseOwner, leaseExpiresAt, createdAt, updatedAt, metadata
+        case headers
+    }
+
+    /// Decodes a job; `headers` may be missing (jobs encoded before it existed have none).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(UUID.self, forKey: .id)
+        url = try c.decode(URL.self, forKey: .url)
+        mirrors = try c.decode([URL].self, forKey: .mirrors)
+        destination = try c.decode(String.self, forKey: .destination)
+        expectedLength = try c.decodeIfPresent(Int64.self, forKey: .expectedLength)
+        expectedSHA256 = try c.decodeIfPresent(String.self, forKey: .expectedSHA256)
+        priority = try c.decode(Int.self, forKey: .priority)
+        state = try c.decode(JobState.self, forKey: .state)
+        attempts = try c.decode(Int.self, forKey: .attempts)
+        maxAttempts = try c.decode(Int.self, forKey: .maxAttempts)
+        nextAttemptAt = try c.decode(Date.self, forKey: .nextAttemptAt)
+        bytesDone = try c.decode(Int64.self, forKey: .bytesDone)
+        bytesTotal = try c.decodeIfPresent(Int64.self, forKey: .bytesTotal)
+        lastError = try c.decodeIfPresent(JobFailure.self, forKey: .lastError)
+        leaseOwner = try c.decodeIfPresent(String.self, forKey: .leaseOwner)
+        leaseExpiresAt = try c.decodeIfPresent(Date.self, forKey: .leaseExpiresAt)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        updatedAt = try c.decode(Date.self, forKey: .updatedAt)
+        metadata = try c.decode([String: String].self, forKey: .metadata)
+        headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
     }
 }

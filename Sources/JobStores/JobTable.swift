@@ -409,5 +409,9 @@ struct JobTable: Sendable {
             throw JobStoreError.invalidArgument("error message over \(JobFailure.maximumMessageBytes) bytes")
         }
         _ = try mergedMetadata(job.metadata, [:])
+        let headerBytes = job.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard headerBytes <= DownloadJob.maximumHeaderBytes else {
+            throw JobStoreError.invalidArgument("headers are larger than \(DownloadJob.maximumHeaderBytes) bytes")
+        }
     }
 }

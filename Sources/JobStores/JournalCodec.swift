@@ -73,16 +73,23 @@ enum JournalCodec {
         case updateSources
         /// A lease released because its holder is gone (added later, like `updateSources`).
         case release
+        /// `enqueue` and `snapshot` of a job with header fields: the job, then its headers
+        /// (added later, like `release`; a job without headers is still written with the old tags,
+        /// so journals of jobs without headers stay readable by earlier versions).
+        case enqueueWithHeaders
+        case snapshotWithHeaders
     }
 
     static func encode(_ record: JobRecord, into w: inout ByteWriter) {
         switch record {
         case .enqueue(let job):
-            w.u8(Tag.enqueue.rawValue)
+            w.u8((job.headers.isEmpty ? Tag.enqueue : Tag.enqueueWithHeaders).rawValue)
             w.job(job)
+            if !job.headers.isEmpty { w.metadata(job.headers) }
         case .snapshot(let job):
-            w.u8(Tag.snapshot.rawValue)
+            w.u8((job.headers.isEmpty ? Tag.snapshot : Tag.snapshotWithHeaders).rawValue)
             w.job(job)
+            if !job.headers.isEmpty { w.metadata(job.headers) }
         case .claim(let id, let owner, let expiry, let now):
             w.u8(Tag.claim.rawValue)
             w.uuid(id); w.string(owner); w.date(expiry); w.date(now)
@@ -127,6 +134,14 @@ enum JournalCodec {
         switch tag {
         case .enqueue: record = .enqueue(try r.job())
         case .snapshot: record = .snapshot(try r.job())
+        case .enqueueWithHeaders:
+            var job = try r.job()
+            job.headers = try r.metadata()
+            record = .enqueue(job)
+        case .snapshotWithHeaders:
+            var job = try r.job()
+            job.headers = try r.metadata()
+            record = .snapshot(job)
         case .claim: record = .claim(id: try r.uuid(), owner: try r.string(), leaseExpiresAt: try r.date(), now: try r.date())
         case .renew: record = .renew(id: try r.uuid(), owner: try r.string(), leaseExpiresAt: try r.date(), now: try r.date())
         case .progress:

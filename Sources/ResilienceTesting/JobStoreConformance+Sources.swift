@@ -32,3 +32,25 @@ extension JobStoreConformance {
         try require(try await fetch(store, id) == done, "a refused updateSources changed the job")
     }
 }
+
+extension JobStoreConformance {
+    /// A job's `headers` are stored with it as given, survive the job's transitions and are
+    /// refused over ``JobStores/DownloadJob/maximumHeaderBytes``.
+    static func headersPersist(_ store: any JobStore) async throws {
+        var job = newJob("h")
+        job.headers = ["Accept": "application/octet-stream", "X-Trace": "a b\tc"]
+        let id = try await store.enqueue(job, now: at(0))
+        try require(try await fetch(store, id).headers == job.headers, "headers were not stored as given")
+        _ = try await store.claimNext(owner: "w", leaseFor: .seconds(30), now: at(0))
+        try await store.scheduleRetry(id: id, owner: "w", at: at(5), error: JobFailure(message: "x", isRetryable: true),
+                                      metadata: ["k": "v"], now: at(1))
+        try require(try await fetch(store, id).headers == job.headers, "a transition changed the headers")
+        var huge = newJob("huge")
+        huge.headers = ["X-Big": String(repeating: "a", count: DownloadJob.maximumHeaderBytes)]
+        try await requireError({ if case .invalidArgument = $0 { true } else { false } }, "invalidArgument for oversized headers") {
+            try await store.enqueue(huge, now: at(2))
+        }
+        let count = try await store.jobs(matching: .all).count
+        try require(try await fetch(store, id).headers == job.headers && count == 1, "a refused enqueue changed the store")
+    }
+}

@@ -66,6 +66,7 @@ public enum JobStoreConformance {
         Check(name: "recoverExpiredLeases", body: recoverExpiredLeases),
         Check(name: "concurrentClaimsAreExclusive", body: concurrentClaimsAreExclusive),
         Check(name: "updateSources", body: updateSources),
+        Check(name: "headersPersist", body: headersPersist),
     ]
 
     // MARK: Helpers

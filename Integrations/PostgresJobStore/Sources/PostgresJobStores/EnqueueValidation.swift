@@ -21,7 +21,13 @@ enum EnqueueValidation {
         if metadataBytes > DownloadJob.maximumMetadataBytes {
             throw .invalidArgument("metadata is larger than \(DownloadJob.maximumMetadataBytes) bytes")
         }
-        if strings.contains(where: { $0.utf8.contains(0) }) || job.metadata.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+        let headerBytes = job.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        if headerBytes > DownloadJob.maximumHeaderBytes {
+            throw .invalidArgument("headers are larger than \(DownloadJob.maximumHeaderBytes) bytes")
+        }
+        let maps = [job.metadata, job.headers]
+        if strings.contains(where: { $0.utf8.contains(0) })
+            || maps.contains(where: { $0.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) }) {
             throw .invalidArgument("PostgreSQL text cannot hold NUL characters")
         }
     }

@@ -6,7 +6,7 @@ import PostgresNIO
 /// version table `"<schema>"."<table>_schema_version"`.
 struct JobTableSchema: Sendable, Hashable {
     /// The newest schema version this library writes and reads.
-    static let currentVersion = 1
+    static let currentVersion = 2
 
     let schema: String
     let table: String
@@ -39,7 +39,7 @@ struct JobTableSchema: Sendable, Hashable {
     static let columns = """
         id, url, mirrors, destination, expected_length, expected_sha256, priority, state, attempts, max_attempts, \
         next_attempt_at, bytes_done, bytes_total, last_error_message, last_error_retryable, lease_owner, \
-        lease_expires_at, created_at, updated_at, metadata::text AS metadata
+        lease_expires_at, created_at, updated_at, metadata::text AS metadata, headers::text AS headers
         """
 
     /// The states that hold a destination and may still run.
@@ -96,6 +96,11 @@ struct JobTableSchema: Sendable, Hashable {
                 CREATE INDEX "\(table)_created" ON \(jobs) (created_at, seq)
                 """,
             ]
+        case 2:
+            // Per-job request header fields (non-secret; credentials go through a RequestAuthorizer).
+            return [
+                "ALTER TABLE \(jobs) ADD COLUMN headers jsonb NOT NULL DEFAULT '{}'",
+            ]
         default:
             return []
         }
@@ -120,13 +125,17 @@ struct JobTableSchema: Sendable, Hashable {
         guard let metadata = try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8)) else {
             throw PostgresJobStoreError.corruptRow(reason: "job \(id) has metadata that is not a string map")
         }
+        let headersText = try cells["headers"].decode(String.self)
+        guard let headers = try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8)) else {
+            throw PostgresJobStoreError.corruptRow(reason: "job \(id) has headers that are not a string map")
+        }
         var job = DownloadJob(
             id: id, url: url, mirrors: mirrors, destination: try cells["destination"].decode(String.self),
             expectedLength: try cells["expected_length"].decode(Int64?.self),
             expectedSHA256: try cells["expected_sha256"].decode(String?.self),
             priority: Int(try cells["priority"].decode(Int64.self)),
             maxAttempts: Int(try cells["max_attempts"].decode(Int64.self)),
-            metadata: metadata
+            metadata: metadata, headers: headers
         )
         job.state = state
         job.attempts = Int(try cells["attempts"].decode(Int64.self))

@@ -156,16 +156,18 @@ public struct PostgresJobStore: JobStore {
     public func enqueue(_ job: DownloadJob, now: Date) async throws -> UUID {
         try EnqueueValidation.check(job)
         let metadata = String(decoding: try JSONEncoder().encode(job.metadata), as: UTF8.self)
+        let headers = String(decoding: try JSONEncoder().encode(job.headers), as: UTF8.self)
         // A conflicting active job may finish between the INSERT and the look-up: try again then.
         for _ in 0..<8 {
             var sql = builder(now)
             sql.append("""
                 INSERT INTO \(names.jobs) (id, url, mirrors, destination, expected_length, expected_sha256, priority,
-                    state, attempts, max_attempts, next_attempt_at, bytes_done, created_at, updated_at, metadata)
+                    state, attempts, max_attempts, next_attempt_at, bytes_done, created_at, updated_at, metadata, headers)
                 VALUES (\(sql.bind(job.id)), \(sql.bind(job.url.absoluteString)), \(sql.bind(job.mirrors.map(\.absoluteString))),
                     \(sql.bind(job.destination)), \(sql.bind(job.expectedLength)), \(sql.bind(job.expectedSHA256)),
                     \(sql.bind(Int64(job.priority))), 'pending', 0, \(sql.bind(Int64(job.maxAttempts))),
-                    GREATEST(\(sql.bind(job.nextAttemptAt)), \(sql.now)), 0, \(sql.now), \(sql.now), \(sql.bind(metadata))::jsonb)
+                    GREATEST(\(sql.bind(job.nextAttemptAt)), \(sql.now)), 0, \(sql.now), \(sql.now), \(sql.bind(metadata))::jsonb,
+                    \(sql.bind(headers))::jsonb)
                 ON CONFLICT DO NOTHING
                 RETURNING id
                 """)

@@ -36,6 +36,22 @@ struct PostgresJobStoreTests {
         }
     }
 
+    @Test("a version 1 table gains the headers column, and its jobs are kept")
+    func migratesVersion1ToVersion2() async throws {
+        try await PostgresEnv.withStore { store in
+            let id = try await store.enqueue(newJob("old"), now: t0)
+            // Back to what version 1 created: no headers column.
+            try await store.client.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(store.names.jobs) DROP COLUMN headers"))
+            try await store.client.query(PostgresQuery(unsafeSQL: "UPDATE \(store.names.versionTable) SET version = 1"))
+            #expect(try await store.migrate() == 1)
+            #expect(try await store.job(id: id)?.headers == [:])
+            var withHeaders = newJob("new")
+            withHeaders.headers = ["Accept": "application/octet-stream"]
+            let second = try await store.enqueue(withHeaders, now: t0)
+            #expect(try await store.job(id: second)?.headers == ["Accept": "application/octet-stream"])
+        }
+    }
+
     @Test("concurrent migrations of a new schema all succeed")
     func concurrentMigrations() async throws {
         try await PostgresEnv.withStore { store in
@@ -44,7 +60,8 @@ struct PostgresJobStoreTests {
                 for _ in 0..<6 { group.addTask { try await fresh.migrate() } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(versions.sorted() == [0, 1, 1, 1, 1, 1], "exactly one caller created the table")
+            let current = PostgresJobStore.schemaVersion
+            #expect(versions.sorted() == [0] + Array(repeating: current, count: 5), "exactly one caller created the table")
             #expect(try await fresh.enqueue(newJob("x"), now: t0) != UUID())
         }
     }
