@@ -76,11 +76,20 @@ public struct TransportRequest: Sendable, Hashable {
     public var url: URL
     /// Header fields to send as given, e.g. `Range`, `If-Range`, `Accept-Encoding: identity`.
     public var headers: [String: String]
+    /// The most redirects an engine that follows redirects may follow for this request; one
+    /// more ends the exchange with ``RangeResumeError/tooManyRedirects(limit:to:)``. `0`: follow
+    /// none (a 3xx with `Location` ends with ``RangeResumeError/redirectNotFollowed(to:)``, as on
+    /// an engine that never follows). Default ``defaultMaximumRedirects``.
+    public var maximumRedirects: Int
+
+    /// 10, as in most HTTP clients' defaults (curl allows 50, browsers about 20).
+    public static let defaultMaximumRedirects = 10
 
     /// Creates a request.
-    public init(url: URL, headers: [String: String] = [:]) {
+    public init(url: URL, headers: [String: String] = [:], maximumRedirects: Int = TransportRequest.defaultMaximumRedirects) {
         self.url = url
         self.headers = headers
+        self.maximumRedirects = max(0, maximumRedirects)
     }
 }
 

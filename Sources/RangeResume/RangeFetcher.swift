@@ -64,7 +64,8 @@ public struct RangeFetcher: Sendable {
         try checkRequest(url)
         let channel = TransportChannel(limit: 64 << 10)
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout, minimumSpeed: nil)
-        let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil))
+        let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil),
+                                       maximumRedirects: configuration.maximumRedirects)
         return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
             defer { group.cancelAll() }
@@ -136,7 +137,8 @@ public struct RangeFetcher: Sendable {
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
-        let request = TransportRequest(url: url, headers: headers(range: requested, validator: validator))
+        let request = TransportRequest(url: url, headers: headers(range: requested, validator: validator),
+                                       maximumRedirects: configuration.maximumRedirects)
         return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
             defer { group.cancelAll() }

@@ -31,10 +31,14 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
     case exceedsMaxBytes(limit: Int64)
     /// A redirect from `https` to another scheme was refused. Not retryable.
     case insecureRedirect(to: URL)
-    /// The server redirected to `to`, and the engine follows no redirects (the socket engine).
-    /// Fix: download `to` directly, or use an engine that follows redirects
-    /// (``RangeResumer/Engine/urlSession``). Not retryable.
+    /// The server redirected to `to`, and no redirect is followed: the engine follows none (the
+    /// socket engine), or ``RangeResumer/Configuration/maximumRedirects`` is 0. Fix: download `to`
+    /// directly, or use an engine that follows redirects (``RangeResumer/Engine/urlSession``)
+    /// with a limit above 0. Not retryable.
     case redirectNotFollowed(to: URL)
+    /// More than `limit` redirects (``RangeResumer/Configuration/maximumRedirects``); `to` is the
+    /// one refused. Not retryable.
+    case tooManyRedirects(limit: Int, to: URL)
     /// The destination is not a usable local file path (it must be a `file:` URL whose directory
     /// exists and that is not a directory itself). Not retryable.
     case invalidDestination(String)
@@ -49,7 +53,8 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
     public var retryDecision: RetryDecision {
         switch self {
         case .stalled, .tooSlow, .resumeMismatch, .invalidResponse: .retry
-        case .unsupportedContentEncoding, .exceedsMaxBytes, .insecureRedirect, .redirectNotFollowed, .invalidDestination, .invalidArgument,
+        case .unsupportedContentEncoding, .exceedsMaxBytes, .insecureRedirect, .redirectNotFollowed, .tooManyRedirects,
+             .invalidDestination, .invalidArgument,
              .fileSystem: .stop
         }
     }
@@ -64,7 +69,8 @@ public enum RangeResumeError: Error, Sendable, Hashable, RetryClassifiable, Cust
         case .exceedsMaxBytes(let limit): "response exceeds the \(limit)-byte cap"
         case .insecureRedirect(let url): "refused redirect to \(url.absoluteString)"
         case .redirectNotFollowed(let url):
-            "redirected to \(url.absoluteString), and this engine follows no redirects: download that URL, or use the urlSession engine"
+            "redirected to \(url.absoluteString), and redirects are not followed here: download that URL, or use an engine that follows them (urlSession) with maximumRedirects above 0"
+        case .tooManyRedirects(let limit, let url): "more than \(limit) redirects (the last to \(url.absoluteString))"
         case .invalidDestination(let reason): "invalid destination: \(reason)"
         case .invalidArgument(let reason): "invalid argument: \(reason)"
         case .fileSystem(_, let path, let code):

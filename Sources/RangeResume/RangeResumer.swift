@@ -67,6 +67,10 @@ public struct RangeResumer: Sendable {
         /// ``RangeResumeError/invalidArgument(_:)``. `Authorization`, `Cookie` and
         /// `Proxy-Authorization` are never sent to another origin after a redirect.
         public var additionalHeaders: [String: String]
+        /// The most redirects one request follows (on an engine that follows them). More:
+        /// ``RangeResumeError/tooManyRedirects(limit:to:)``; `0`: none (a 3xx ends with
+        /// ``RangeResumeError/redirectNotFollowed(to:)`` on every engine). Default 10.
+        public var maximumRedirects: Int
 
         /// A minimum throughput: `bytesPerSecond` averaged over `window`.
         public struct MinimumSpeed: Sendable, Hashable {
@@ -91,7 +95,8 @@ public struct RangeResumer: Sendable {
             maxBytes: Int64? = nil,
             progressInterval: Duration = .milliseconds(250),
             computesSHA256: Bool = true,
-            additionalHeaders: [String: String] = [:]
+            additionalHeaders: [String: String] = [:],
+            maximumRedirects: Int = TransportRequest.defaultMaximumRedirects
         ) {
             self.stallTimeout = stallTimeout
             self.minimumSpeed = minimumSpeed
@@ -102,6 +107,7 @@ public struct RangeResumer: Sendable {
             self.progressInterval = progressInterval
             self.computesSHA256 = computesSHA256
             self.additionalHeaders = additionalHeaders
+            self.maximumRedirects = max(0, maximumRedirects)
         }
     }
 

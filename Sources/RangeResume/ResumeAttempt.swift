@@ -188,7 +188,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
-        return try await transport.exchange(TransportRequest(url: url, headers: headers), into: channel) {
+        return try await transport.exchange(TransportRequest(url: url, headers: headers, maximumRedirects: configuration.maximumRedirects), into: channel) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await watchdog.watch(channel) }
                 defer { group.cancelAll() }

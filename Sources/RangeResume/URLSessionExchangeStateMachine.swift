@@ -144,7 +144,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         windowLast = Self.windowLast(from: start, window: window, cap: requestedLast)
         var headers = request.headers.filter { $0.key.lowercased() != "range" }
         headers["Range"] = "bytes=\(windowFirst)-\(windowLast)"
-        return TransportRequest(url: request.url, headers: headers)
+        return TransportRequest(url: request.url, headers: headers, maximumRedirects: request.maximumRedirects)
     }
 
     /// A response head, of the first request or of a later window.
@@ -289,7 +289,7 @@ struct URLSessionExchangeStateMachine: Sendable {
         }
         headers["Range"] = "bytes=\(windowFirst)-\(windowLast)"
         if let ifRange = entity.ifRange { headers["If-Range"] = ifRange }
-        return TransportRequest(url: entity.url, headers: headers)
+        return TransportRequest(url: entity.url, headers: headers, maximumRedirects: request.maximumRedirects)
     }
 
     /// The stream ended from outside (consumer cancel, refused redirect, an error the engine

@@ -27,8 +27,11 @@ import FoundationNetworking
 /// - headers are read with `value(forHTTPHeaderField:)` (its `allHeaderFields` renames `ETag`);
 ///   the session's idle and resource timeouts are set far out (stalls are detected on the
 ///   injected clock by ``TransferWatchdog``); no cache, no cookies;
-/// - redirects: `https` to anything else is refused; `Authorization`, `Cookie` and
-///   `Proxy-Authorization` are dropped when a redirect leaves the request's origin (curl's rule).
+/// - redirects: at most ``TransportRequest/maximumRedirects`` are followed (more:
+///   ``RangeResumeError/tooManyRedirects(limit:to:)``; `0`: none, a 3xx ends with
+///   ``RangeResumeError/redirectNotFollowed(to:)``); `https` to anything else is refused;
+///   `Authorization`, `Cookie` and `Proxy-Authorization` are dropped when a redirect leaves the
+///   request's origin (curl's rule).
 ///
 /// A caller's `URLSessionConfiguration` (``RangeResumer/Engine/urlSession(configuration:)``) is
 /// copied once here; each session gets a further copy with the engine's own settings applied.
@@ -156,7 +159,9 @@ final class URLSessionExchange: Sendable {
         guard state.withLock({ $0.machine.phase != .finished }) else { return }
         let session = state.withLock { $0.session } ?? {
             let made = URLSession(configuration: configuration.copy(),
-                                  delegate: SessionDelegate(exchange: self, originalURL: request.url), delegateQueue: queue)
+                                  delegate: SessionDelegate(exchange: self, originalURL: request.url,
+                                                            maximumRedirects: request.maximumRedirects),
+                                  delegateQueue: queue)
             state.withLock { $0.session = made }
             return made
         }()
@@ -222,9 +227,9 @@ final class URLSessionExchange: Sendable {
         state.withLock { $0.machine.forwarded(data.count, received: received, queued: queued) }
     }
 
-    func completed(_ task: URLSessionTask, error: (any Error)?, refusedRedirect: URL?) {
+    func completed(_ task: URLSessionTask, error: (any Error)?, refusal: RangeResumeError?) {
         guard isCurrent(task) else { return }
-        if let refusedRedirect { return end(RangeResumeError.insecureRedirect(to: refusedRedirect)) }
+        if let refusal { return end(refusal) }
         let completion = state.withLock { state -> URLSessionExchangeStateMachine.Completion in
             state.task = nil
             return state.machine.completed(error: error)
@@ -252,26 +257,33 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     private let exchange: URLSessionExchange?
     private let originalURL: URL
     private let refusedRedirect = LockedValue<URL?>(nil)
+    /// Most redirects followed (``TransportRequest/maximumRedirects``).
+    private let maximumRedirects: Int
+    /// Redirects followed so far, and the error a refusal over the limit ends the exchange with.
+    private let followed = LockedValue<(count: Int, refusal: RangeResumeError?)>((0, nil))
 
     /// Response header fields copied into the head, read with `value(forHTTPHeaderField:)`
     /// (FoundationNetworking's `allHeaderFields` renames e.g. `ETag` to `Etag`).
     static let headerNames = ["Content-Range", "Content-Length", "Content-Encoding", "ETag", "Last-Modified",
                               "Retry-After", "Content-Type", "Location", "Accept-Ranges"]
 
-    init(exchange: URLSessionExchange?, originalURL: URL) {
+    init(exchange: URLSessionExchange?, originalURL: URL, maximumRedirects: Int = TransportRequest.defaultMaximumRedirects) {
         self.exchange = exchange
         self.originalURL = originalURL
+        self.maximumRedirects = max(0, maximumRedirects)
     }
 
-    /// The redirect this delegate refused, if any.
-    var refused: URL? { refusedRedirect.withLock { $0 } }
+    /// Why this delegate refused a redirect, if it did: over the limit, or out of `https`.
+    var refusal: RangeResumeError? {
+        followed.withLock { $0.refusal } ?? refusedRedirect.withLock { $0 }.map { .insecureRedirect(to: $0) }
+    }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
         // The disposition is ignored by FoundationNetworking on Linux; the exchange cancels.
         completionHandler(.allow)
-        if let refused {
-            exchange?.end(RangeResumeError.insecureRedirect(to: refused))
+        if let refusal {
+            exchange?.end(refusal)
             return
         }
         guard let http = response as? HTTPURLResponse else {
@@ -294,12 +306,22 @@ final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable {
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        exchange?.completed(task, error: error, refusedRedirect: refused)
+        exchange?.completed(task, error: error, refusal: refusal)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-        completionHandler(Self.redirect(from: originalURL, to: request, refused: refusedRedirect))
+        let target = request.url ?? originalURL
+        let overLimit = followed.withLock { state -> Bool in
+            guard state.count < maximumRedirects else {
+                state.refusal = maximumRedirects == 0 ? .redirectNotFollowed(to: target)
+                    : .tooManyRedirects(limit: maximumRedirects, to: target)
+                return true
+            }
+            state.count += 1
+            return false
+        }
+        completionHandler(overLimit ? nil : Self.redirect(from: originalURL, to: request, refused: refusedRedirect))
     }
 
     /// The request to follow a redirect with, or `nil` (recorded in `refused`) when it leaves

@@ -57,7 +57,7 @@ struct RedirectCredentialTests {
             try await resumer.download(from: servers.a.url(for: "/moved.bin"), to: servers.dir.file("out.bin"))
         }
         #expect(error == .redirectNotFollowed(to: URL(string: "http://localhost:\(servers.b.port)/file.bin")!))
-        #expect(error?.description.contains("urlSession engine") == true)
+        #expect(error?.description.contains("(urlSession)") == true)
         #expect(servers.a.requests.count == 1 && servers.a.requests.first?.headers["Authorization"] == "Bearer X")
         #expect(servers.b.requests.isEmpty)
     }
