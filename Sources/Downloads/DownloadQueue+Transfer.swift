@@ -17,7 +17,7 @@ extension DownloadQueue {
                                               expectedSHA256: expectedSHA256, clock: clock, progress: progress)
         }
         let segmented = SegmentedDownload(configuration: SegmentedDownloadConfiguration(
-            connections: connections, transfer: resumer.configuration), engine: resumer.engine)
+            connections: connections, transfer: resumer.configuration), engine: resumer.engine, authorizer: resumer.authorizer)
         return try await segmented.download(from: url, to: destination, expectedLength: expectedLength,
                                             expectedSHA256: expectedSHA256, clock: clock, progress: progress).download
     }
@@ -29,9 +29,7 @@ extension RangeResumer {
     func adding(headers: [String: String]) -> RangeResumer {
         guard !headers.isEmpty else { return self }
         var configuration = self.configuration
-        let replaced = Set(headers.keys.map { $0.lowercased() })
-        configuration.additionalHeaders = configuration.additionalHeaders.filter { !replaced.contains($0.key.lowercased()) }
-            .merging(headers) { _, job in job }
+        configuration.additionalHeaders = configuration.additionalHeaders.replacingFields(with: headers)
         return RangeResumer(configuration: configuration, engine: engine, authorizer: authorizer)
     }
 }

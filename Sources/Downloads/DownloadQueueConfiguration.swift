@@ -40,7 +40,8 @@ public struct DownloadQueueConfiguration: Sendable {
     public var connectionsPerDownload: Int
     /// Supplies credentials before every attempt of every job (and once more after a `401`),
     /// so that tokens never reach the store: see `RangeResume.RequestAuthorizer`. Segmented
-    /// attempts (``connectionsPerDownload`` above 1) do not use it yet. Default `nil`.
+    /// attempts (``connectionsPerDownload`` above 1) ask it before every range request.
+    /// Default `nil`.
     public var authorizer: (any RequestAuthorizer)?
     /// The lease owner this queue claims jobs as. Unique per queue instance by default
     /// (`<host>:<pid>:<random>`); two live queues must never share one.

@@ -50,12 +50,17 @@ public struct SegmentedDownload: Sendable {
     public let configuration: SegmentedDownloadConfiguration
     /// The HTTP engine of every request (and of the `RangeResumer` fallback).
     public let engine: RangeResumer.Engine
+    /// Asked for credentials before every request of every segment (and once more after a
+    /// `401`); `nil`: none. See `RangeResume.RequestAuthorizer`.
+    public let authorizer: (any RequestAuthorizer)?
 
-    /// Creates a segmented downloader that uses `engine` (default URLSession).
+    /// Creates a segmented downloader that uses `engine` (default URLSession) and, when given,
+    /// `authorizer` for credentials.
     public init(configuration: SegmentedDownloadConfiguration = SegmentedDownloadConfiguration(),
-                engine: RangeResumer.Engine = .urlSession) {
+                engine: RangeResumer.Engine = .urlSession, authorizer: (any RequestAuthorizer)? = nil) {
         self.configuration = configuration
         self.engine = engine
+        self.authorizer = authorizer
     }
 
     /// The sidecar holding the segment state of a download to `destination`:
@@ -114,7 +119,7 @@ public struct SegmentedDownload: Sendable {
             throw SegmentedDownloadError.invalidArgument("directory does not exist: \(paths.directory)")
         }
         let policy = segmentPolicy()
-        let fetcher = RangeFetcher(configuration: configuration.transfer, engine: engine)
+        let fetcher = RangeFetcher(configuration: configuration.transfer, engine: engine, authorizer: authorizer)
         var restarts = 0
         while true {
             let probe = try await retry(policy, clock: clock) { _ in try await fetcher.probe(url, clock: clock) }
@@ -162,7 +167,7 @@ public struct SegmentedDownload: Sendable {
             SegmentFiles.remove(paths.sidecar)
             SegmentFiles.remove(paths.part)
         }
-        let resumer = RangeResumer(configuration: configuration.transfer, engine: engine)
+        let resumer = RangeResumer(configuration: configuration.transfer, engine: engine, authorizer: authorizer)
         var failures = 0
         var result = try await retry(configuration.retryPolicy, clock: clock, onEvent: { _ in failures += 1 }) { _ in
             try await resumer.download(from: url, to: destination, expectedLength: expectedLength,

@@ -186,7 +186,7 @@ struct SegmentedRun<C: Clock<Duration>>: Sendable {
                             meter: SegmentProgressMeter<C>, semaphore: AsyncSemaphore) async -> Report {
         var transfer = configuration.transfer
         if relieved { transfer.minimumSpeed = nil }
-        let fetcher = RangeFetcher(configuration: transfer, engine: download.engine)
+        let fetcher = RangeFetcher(configuration: transfer, engine: download.engine, authorizer: download.authorizer)
         var failed = 0
         var struggles = 0
         do {

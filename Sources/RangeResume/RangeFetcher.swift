@@ -38,17 +38,37 @@ public struct RangeFetcher: Sendable {
     /// The settings of every request (see ``RangeResumer/Configuration``; `maxBytes`,
     /// `computesSHA256` and `progressInterval` do not apply to a single range).
     public let configuration: RangeResumer.Configuration
+    /// Asked for credentials before every request (and once more after a `401`, which is then
+    /// sent again); `nil`: none. See ``RequestAuthorizer``.
+    public let authorizer: (any RequestAuthorizer)?
     let transport: any HTTPTransport
 
-    /// Creates a fetcher that uses `engine` (default URLSession).
+    /// Creates a fetcher that uses `engine` (default URLSession) and, when given, `authorizer`.
     public init(configuration: RangeResumer.Configuration = RangeResumer.Configuration(),
-                engine: RangeResumer.Engine = .urlSession) {
-        self.init(configuration: configuration, transport: engine.transport)
+                engine: RangeResumer.Engine = .urlSession, authorizer: (any RequestAuthorizer)? = nil) {
+        self.init(configuration: configuration, transport: engine.transport, authorizer: authorizer)
     }
 
-    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport) {
+    init(configuration: RangeResumer.Configuration, transport: any HTTPTransport, authorizer: (any RequestAuthorizer)? = nil) {
         self.configuration = configuration
         self.transport = transport
+        self.authorizer = authorizer
+    }
+
+    /// Runs `body` with the authorizer's fields for `url` (none without an authorizer); after a
+    /// `401`, once more with fresh ones (`refresh: true`). A second `401` is thrown.
+    private func authorized<R>(_ url: URL, _ body: ([String: String]) async throws -> R) async throws -> R {
+        guard let authorizer else { return try await body([:]) }
+        var refresh = false
+        while true {
+            let credentials = try await authorizer.authorizationHeaders(for: url, refresh: refresh)
+            try RequestValidator.validate(headers: credentials, field: "authorizer")
+            do {
+                return try await body(credentials)
+            } catch let error as HTTPStatusError where error.status == 401 && !refresh {
+                refresh = true
+            }
+        }
     }
 
     /// Learns whether `url` honours ranges, its total length and its validator with one
@@ -62,9 +82,13 @@ public struct RangeFetcher: Sendable {
     ///   for a URL or header field that breaks the ``RequestValidator`` rules, and the engine's connection errors (`URLError`).
     public func probe<C: Clock<Duration>>(_ url: URL, clock: C = ContinuousClock()) async throws -> RangeProbe {
         try checkRequest(url)
+        return try await authorized(url) { credentials in try await probeOnce(url, credentials: credentials, clock: clock) }
+    }
+
+    private func probeOnce<C: Clock<Duration>>(_ url: URL, credentials: [String: String], clock: C) async throws -> RangeProbe {
         let channel = TransportChannel(limit: 64 << 10)
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout, minimumSpeed: nil)
-        let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil),
+        let request = TransportRequest(url: url, headers: headers(range: "bytes=0-0", validator: nil, credentials: credentials),
                                        maximumRedirects: configuration.maximumRedirects)
         return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
@@ -133,11 +157,22 @@ public struct RangeFetcher: Sendable {
             throw RangeFetchError.invalidArgument("range \(range) outside 0..<\(totalLength)")
         }
         guard fileDescriptor >= 0 else { throw RangeFetchError.invalidArgument("file descriptor \(fileDescriptor)") }
+        // A 401 arrives with the head, before any byte is written: sending the request again is safe.
+        return try await authorized(url) { credentials in
+            try await fetchOnce(from: url, bytes: range, totalLength: totalLength, validator: validator, into: fileDescriptor,
+                                credentials: credentials, clock: clock, onReceive: onReceive, onDurable: onDurable)
+        }
+    }
+
+    private func fetchOnce<C: Clock<Duration>>(
+        from url: URL, bytes range: ClosedRange<Int64>, totalLength: Int64, validator: String?, into fileDescriptor: Int32,
+        credentials: [String: String], clock: C, onReceive: (Int) -> Void, onDurable: (Int64) -> Void
+    ) async throws -> Int64 {
         let requested = "bytes=\(range.lowerBound)-\(range.upperBound)"
         let channel = TransportChannel(limit: max(configuration.bufferLimit, configuration.writeBatchSize))
         let watchdog = TransferWatchdog(clock: clock, stallTimeout: configuration.stallTimeout,
                                         minimumSpeed: configuration.minimumSpeed)
-        let request = TransportRequest(url: url, headers: headers(range: requested, validator: validator),
+        let request = TransportRequest(url: url, headers: headers(range: requested, validator: validator, credentials: credentials),
                                        maximumRedirects: configuration.maximumRedirects)
         return try await transport.exchange(request, into: channel) { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await watchdog.watch(channel) }
@@ -178,9 +213,9 @@ public struct RangeFetcher: Sendable {
 
     // MARK: Helpers
 
-    private func headers(range: String, validator: String?) -> [String: String] {
-        // Validated by `checkRequest`: no caller field collides with these.
-        var headers = configuration.additionalHeaders
+    private func headers(range: String, validator: String?, credentials: [String: String]) -> [String: String] {
+        // Validated by `checkRequest` and `authorized`: no caller field collides with these.
+        var headers = configuration.additionalHeaders.replacingFields(with: credentials)
         headers["Accept-Encoding"] = "identity"
         headers["Range"] = range
         if let validator { headers["If-Range"] = validator }

@@ -177,7 +177,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         if let authorizer {
             let credentials = try await authorizer.authorizationHeaders(for: url, refresh: refreshAuthorization)
             try RequestValidator.validate(headers: credentials, field: "authorizer")
-            headers.merge(credentials) { _, fresh in fresh }
+            headers = headers.replacingFields(with: credentials)
         }
         headers["Accept-Encoding"] = "identity"
         if resuming {

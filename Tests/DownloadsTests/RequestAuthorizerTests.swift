@@ -153,6 +153,24 @@ struct RequestAuthorizerTests {
         #expect(file.range(of: Data("no secrets here".utf8)) != nil)   // the check can see what is there
     }
 
+    /// A segmented download asks before every range request; a 401 to one of them (the probe
+    /// here) is answered with fresh credentials and that request sent again.
+    @Test func aSegmentedDownloadRefreshesOnA401AndAuthorizesEveryRange() async throws {
+        let server = try FaultyHTTPServer(); defer { server.stop() }
+        let dir = try ScratchDirectory(); defer { dir.cleanup() }
+        let body = seededBytes(6 << 20, seed: 48)
+        server.serve(body, at: "/s.bin")
+        server.enqueueFaults([.status(401)], for: "/s.bin")
+        let tokens = RotatingTokens()
+        let download = SegmentedDownload(configuration: SegmentedDownloadConfiguration(connections: 3), authorizer: tokens)
+        let result = try await download.download(from: server.url(for: "/s.bin"), to: dir.file("s.bin"))
+        #expect(result.isSegmented && contents(of: dir.file("s.bin")) == Data(body))
+        let sent = server.requests(for: "/s.bin")
+        #expect(sent.first?.status == 401 && sent.first?.headers["Authorization"] == "Bearer token-1")
+        #expect(sent.dropFirst().allSatisfy { $0.headers["Authorization"] == "Bearer token-2" }, "\(sent.map { $0.headers["Authorization"] })")
+        #expect(tokens.calls.filter(\.refresh).count == 1 && tokens.calls.count == sent.count)   // one ask per request
+    }
+
     /// Credentials from the authorizer are dropped on a redirect to another origin, like any
     /// `Authorization` field (curl's rule).
     @Test func aCrossOriginRedirectDropsTheAuthorizersCredentials() async throws {
