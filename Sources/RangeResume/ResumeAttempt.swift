@@ -210,76 +210,45 @@ final class ResumeAttempt<C: Clock<Duration>> {
             throw RangeResumeError.invalidResponse("no response head")
         }
         watchdog.touch(bytes: 0, at: clock.now)
-        if (200..<300).contains(head.status), let coding = head.contentCoding {
-            channel.cancel(RangeResumeError.unsupportedContentEncoding(coding))
-            throw RangeResumeError.unsupportedContentEncoding(coding)
-        }
-        let contentLength = head["content-length"].flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
-        switch head.status {
-        case 200:
-            if let expectedLength, let contentLength, contentLength != expectedLength {
-                channel.cancel(CancellationError())
-                try integrityFailure(part, .length(expected: expectedLength, actual: contentLength))
-            }
-            try checkCap(part, channel: channel, announced: contentLength)
-            if offset > 0 { restarts += 1 }   // range ignored or validator changed
-            try startFresh(part, validator: ResumeValidator(head: head), length: contentLength)
-            total = contentLength ?? expectedLength
-            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: contentLength)
-        case 206:
-            guard let value = head["content-range"], let range = ContentRange(value),
-                  let first = range.first, let last = range.last else {
-                return .restart("206 with unusable Content-Range \(head["content-range"] ?? "(none)")")
-            }
-            guard let rangeTotal = range.total else { return .restart("206 with unknown total length") }
-            if first != offset { return .restart("Content-Range starts at \(first), local size is \(offset)") }
-            if let known = sidecar.length ?? expectedLength, known != rangeTotal {
-                return .restart("Content-Range total \(rangeTotal), expected \(known)")
-            }
-            if let expectedLength, expectedLength != rangeTotal {
-                return .restart("Content-Range total \(rangeTotal), expected \(expectedLength)")
-            }
-            if let contentLength, contentLength != last - first + 1 {
-                return .restart("Content-Length \(contentLength) disagrees with Content-Range \(value)")
-            }
-            let validator = ResumeValidator(head: head)
-            if offset > 0 {
-                if case .etag(let saved) = sidecar.validator, case .etag(let now)? = validator, saved != now {
-                    return .restart("ETag changed from \(saved) to \(now)")
-                }
-                resumedFrom = offset
-                if sidecar.length == nil { sidecar.length = rangeTotal }
-                // Rule (b): this URL's own validator from now on (the final hash still decides).
-                if sidecar.validator == nil { sidecar.validator = validator }
-            } else {
-                try startFresh(part, validator: validator, length: rangeTotal)
-            }
-            try checkCap(part, channel: channel, announced: rangeTotal)
-            total = rangeTotal
-            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: last - first + 1)
-        case 416:
+        let decision = ResumeDecision.decide(head: head, offset: offset, knownLength: sidecar.length,
+                                             knownValidator: sidecar.validator, expectedLength: expectedLength, cap: cap)
+        switch decision {
+        case .startFresh(let validator, let length, let bodyLength, let restarted):
+            if restarted { restarts += 1 }
+            try startFresh(part, validator: validator, length: length)
+            total = length ?? expectedLength
+            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: bodyLength)
+        case .append(let from, let entityTotal, let bodyLength, let validator):
+            resumedFrom = from
+            if sidecar.length == nil { sidecar.length = entityTotal }
+            // Rule (b): this URL's own validator from now on (the final hash still decides).
+            if sidecar.validator == nil { sidecar.validator = validator }
+            total = entityTotal
+            return try await stream(part, channel: channel, watchdog: watchdog, bodyLength: bodyLength)
+        case .restart(let reason):
             channel.cancel(CancellationError())
-            if let value = head["content-range"], let range = ContentRange(value), range.first == nil,
-               let rangeTotal = range.total, offset > 0, offset == rangeTotal,
-               (sidecar.length ?? rangeTotal) == rangeTotal, (expectedLength ?? rangeTotal) == rangeTotal {
-                resumedFrom = offset
-                total = rangeTotal
-                return .done(try complete(part))
-            }
-            return .restart("416 with Content-Range \(head["content-range"] ?? "(none)") at local size \(offset)")
+            return .restart(reason)
         default:
-            channel.cancel(CancellationError())
+            break
+        }
+        channel.cancel(CancellationError())
+        switch decision {
+        case .complete(let entityTotal):
+            resumedFrom = offset
+            total = entityTotal
+            return .done(try complete(part))
+        case .refuseEncoding(let coding):
+            throw RangeResumeError.unsupportedContentEncoding(coding)
+        case .lengthMismatch(let expected, let actual):
+            try integrityFailure(part, .length(expected: expected, actual: actual))
+        case .exceedsCap(let limit):
+            try resetLocal(part)
+            throw RangeResumeError.exceedsMaxBytes(limit: limit)
+        default:
             let error = HTTPStatusError(status: head.status, headers: head.headers, url: head.url ?? url)
             if head.status == 401, authorizer != nil { return .reauthorize(error) }
             throw error
         }
-    }
-
-    private func checkCap(_ part: PartFile, channel: TransportChannel, announced: Int64?) throws {
-        guard let cap, let announced, announced > cap else { return }
-        channel.cancel(CancellationError())
-        try resetLocal(part)
-        throw RangeResumeError.exceedsMaxBytes(limit: cap)
     }
 
     /// Writes the body to the `.part` through the bounded batch buffer, with checkpoints.
