@@ -20,6 +20,24 @@ extension CrashStateExplorer {
         edit: ([FileOperation]) -> [FileOperation] = { $0 },
         check: (Workload, CrashState, String, Int) async -> [String]
     ) async throws -> (report: CrashExplorationReport, workload: Workload) {
+        // Tens of seconds of mostly synchronous work: on a thread of its own, not the
+        // cooperative pool the rest of the test run needs (it starved the transport conformance
+        // checks past their 60 s limit under load).
+        try await withTaskExecutorPreference(Self.executor) {
+            try await runWorkload(name, samples: samples, seed: seed, record: record, trace: trace, edit: edit, check: check)
+        }
+    }
+
+    /// The thread every workload's exploration runs on.
+    private static let executor = DedicatedThreadExecutor(label: "ResilienceTesting.CrashStateExplorer")
+
+    private static func runWorkload<Workload>(
+        _ name: String, samples: Int, seed: UInt64,
+        record: (String) async throws -> Workload,
+        trace: (Workload) -> [FileOperation],
+        edit: ([FileOperation]) -> [FileOperation],
+        check: (Workload, CrashState, String, Int) async -> [String]
+    ) async throws -> (report: CrashExplorationReport, workload: Workload) {
         let directory = try CrashState.makeScratchDirectory(prefix: "crash-trace")
         let scratch = try CrashState.makeScratchDirectory(prefix: "crash-states")
         defer { for path in [directory, scratch] { try? FileManager.default.removeItem(atPath: path) } }

@@ -55,9 +55,7 @@ package struct CrashStateExplorer: Sendable {
             if base.crashPoint != choice.crashPoint { base = self.base(crashPoint: choice.crashPoint) }
             let state = build(choice, on: base)
             report.statesExplored += 1
-            // Tens of seconds of mostly synchronous work (file I/O, reopening stores): hand the
-            // cooperative thread back now and then, or every other test of the run waits (two
-            // threads here; a conformance check's 60 s limit ran out behind it).
+            // Mostly synchronous work: give other tasks sharing this executor a turn now and then.
             if report.statesExplored % 8 == 0 { await Task.yield() }
             let messages = await check(state)
             guard !messages.isEmpty else { return }
