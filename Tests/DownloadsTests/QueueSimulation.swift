@@ -11,9 +11,10 @@ import ResilienceTesting
 /// (retry timers, lease renewals, the resumer's stall watchdog), and `.part` files on disk.
 ///
 /// The driver moves the clock only when the system is quiescent (``SimulationMonitor``): then
-/// it advances to the next deadline. A crash fault stops the queue abruptly
-/// (`stop(graceful: false)`), reopens the journal, and starts a new queue over the same store
-/// and files (at most two crashes per seed).
+/// it advances to the next deadline. A crash fault (at most two per seed) starts a new queue over
+/// the same store and files after the old one stopped abruptly (`stop(graceful: false)`); with
+/// a journal it is a `kill -9`: the directory (journal, `.part` files, sidecars) is put back as
+/// it was at the crash, jobs left `running`, and the journal reopened.
 struct QueueSimulation: Sendable {
     /// What one seed did and found.
     struct Outcome: Sendable {
@@ -99,10 +100,17 @@ struct QueueSimulation: Sendable {
             }
             if monitor.takeCrashRequests() > 0 && outcome.crashes < Self.maxCrashes {
                 outcome.crashes += 1
-                await queue.stop(graceful: false)
                 if let journalStore = inner as? FileJournalJobStore {
+                    // kill -9: what the files hold at a quiescent moment is what the dead process
+                    // leaves; the old queue's abrupt stop then writes nothing that survives.
+                    while !monitor.isQuiescent { await monitor.changed(after: monitor.version) }
+                    let files = Self.snapshot(of: dir)
+                    await queue.stop(graceful: false)
                     await journalStore.close()
+                    try Self.restore(files, in: dir)
                     inner = try openStore()
+                } else {
+                    await queue.stop(graceful: false)
                 }
                 generation += 1
                 queue = makeQueue()
@@ -132,6 +140,22 @@ struct QueueSimulation: Sendable {
         outcome.faults = server.faults
         try await check(inner, server: server, monitor: monitor, concurrency: concurrency, jobCount: jobCount, &outcome)
         if let journalStore = inner as? FileJournalJobStore { await journalStore.close() }
+    }
+
+    /// Every regular file in `dir`, by name.
+    static func snapshot(of dir: URL) -> [String: Data] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        var files: [String: Data] = [:]
+        for name in names { files[name] = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path) }
+        return files
+    }
+
+    /// Makes `dir` hold exactly `files` again.
+    static func restore(_ files: [String: Data], in dir: URL) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) where files[name] == nil {
+            try FileManager.default.removeItem(at: dir.appendingPathComponent(name))
+        }
+        for (name, data) in files { try data.write(to: dir.appendingPathComponent(name)) }
     }
 
     /// The invariants every seed must hold at its end.
