@@ -57,6 +57,11 @@ struct HTTPResponsePlan: Sendable {
     }
 
     /// Closes the file descriptor, if any.
+    /// The file descriptor the body is read from, if it is a file.
+    var openedDescriptor: Int32? {
+        if case .file(let descriptor) = source { descriptor } else { nil }
+    }
+
     func closeSource() {
         if case .file(let descriptor) = source { _ = close(descriptor) }
     }

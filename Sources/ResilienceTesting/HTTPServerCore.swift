@@ -40,6 +40,9 @@ final class HTTPServerCore: Sendable {
         var threads: [UInt64: JoinableThread] = [:]
         var finished: Set<UInt64> = []
         var acceptThread: JoinableThread?
+        /// Request watchers a record satisfied, resumed by ``HTTPServerCore/recording(_:)`` once
+        /// the lock is released.
+        var readyWatchers: [CheckedContinuation<Void, Never>] = []
 
         mutating func makeID() -> UInt64 {
             defer { nextID += 1 }
@@ -262,7 +265,7 @@ final class HTTPServerCore: Sendable {
         case .closed:
             return
         case .tooLarge:
-            plan = state.withLock { state in recordError(431, head: nil, in: &state) }
+            plan = recording { state in recordError(431, head: nil, in: &state) }
             plan?.lingers = true
         case .head(let bytes):
             do {
@@ -270,7 +273,7 @@ final class HTTPServerCore: Sendable {
                 plan = decide(head)
             } catch {
                 let status = error == .versionNotSupported ? 505 : 400
-                plan = state.withLock { state in recordError(status, head: nil, in: &state) }
+                plan = recording { state in recordError(status, head: nil, in: &state) }
                 plan?.lingers = true
             }
         }
@@ -371,157 +374,181 @@ final class HTTPServerCore: Sendable {
             index: index, method: head?.method ?? "", target: head?.target ?? "",
             path: head?.path ?? head?.rawPath ?? "", version: head?.version ?? "",
             headers: head?.headers ?? HTTPHeaderFields(), fault: fault, status: status))
-        let watchers = state.satisfiedWatchers()
-        // Resuming a continuation only schedules its task, so doing it under the lock is safe.
-        for watcher in watchers { watcher.resume() }
+        state.readyWatchers += state.satisfiedWatchers()   // resumed once the lock is released
         return index
     }
 
+    /// Runs `body` under the lock, then resumes — outside it — the request watchers that the
+    /// records `body` made satisfied.
+    private func recording<R>(_ body: (inout State) -> R) -> R {
+        let (result, watchers) = state.withLock { state in
+            let result = body(&state)
+            defer { state.readyWatchers.removeAll() }
+            return (result, state.readyWatchers)
+        }
+        for watcher in watchers { watcher.resume() }
+        return result
+    }
+
     private func decide(_ head: HTTPRequestHead) -> HTTPResponsePlan {
-        state.withLock { state in
-            guard let path = head.path else {
-                // Like a real server: a path that does not decode, or climbs out with `..`, is refused.
-                var plan = recordError(400, head: head, in: &state)
-                plan.lingers = true
-                return plan
+        // A file body is opened before the lock is taken: nothing opens a file under it. (If the
+        // resource changes meanwhile, the descriptor goes unused and is closed.)
+        var opened: (path: String, fd: Int32, length: Int64)?
+        if let path = head.path, case .file(let filePath)? = state.withLock({ $0.resources[path]?.body }) {
+            let fd = open(filePath, O_RDONLY | O_CLOEXEC)
+            var info = stat()
+            if fd >= 0, fstat(fd, &info) == 0 {
+                opened = (filePath, fd, Int64(info.st_size))
+            } else if fd >= 0 {
+                close(fd)
             }
-            let isHead = head.method == "HEAD"
-            if let redirect = state.redirects[path] {
-                return simpleResponse(
-                    redirect.status, text: "Moved to \(redirect.location)\n",
-                    extraFields: [("Location", redirect.location)], isHead: isHead,
-                    head: head, fault: nil, in: &state)
-            }
-            guard var resource = state.resources[path] else {
-                return simpleResponse(404, text: "Not Found\n", isHead: isHead, head: head, fault: nil, in: &state)
-            }
-            guard isHead || head.method == "GET" else {
-                var plan = simpleResponse(
-                    405, text: "Method Not Allowed\n", extraFields: [("Allow", "GET, HEAD")],
-                    head: head, fault: nil, in: &state)
-                plan.lingers = true
-                return plan
-            }
-            var fault: HTTPFault? = nil
-            if state.scripts[path] != nil { fault = state.scripts[path]!.nextFault() }
-            if fault == nil { fault = state.globalScript.nextFault() }
+        }
+        let plan = recording { state in decide(head, opened: opened, in: &state) }
+        if let opened, plan.openedDescriptor != opened.fd { close(opened.fd) }
+        return plan
+    }
 
-            switch fault {
-            case .status(let code):
-                return simpleResponse(
-                    code, text: "Injected fault: status \(code)\n", isHead: isHead,
-                    head: head, fault: fault, in: &state)
-            case .tooManyRequests(let retryAfter):
-                return simpleResponse(
-                    429, text: "Injected fault: too many requests\n",
-                    extraFields: [("Retry-After", retryAfter)], isHead: isHead,
-                    head: head, fault: fault, in: &state)
-            case .serviceUnavailable(let retryAfter):
-                return simpleResponse(
-                    503, text: "Injected fault: service unavailable\n",
-                    extraFields: [("Retry-After", retryAfter)], isHead: isHead,
-                    head: head, fault: fault, in: &state)
-            case .redirect(let status, let location):
-                return simpleResponse(
-                    status, text: "Injected fault: redirect to \(location)\n",
-                    extraFields: [("Location", location)], isHead: isHead,
-                    head: head, fault: fault, in: &state)
-            case .closeWithoutResponse:
-                var plan = HTTPResponsePlan(status: 0, headerFields: [], source: nil)
-                plan.delivery = .silent
-                plan.recordIndex = record(head, status: 0, fault: fault, in: &state)
-                return plan
-            case .changeETag:
-                state.validatorChanges += 1
-                resource.etag = Self.changed(resource.etag, generation: state.validatorChanges)
-                resource.lastModified = resource.lastModified.addingTimeInterval(
-                    TimeInterval(state.validatorChanges))
-                state.resources[path] = resource
-            default:
-                break
-            }
-
-            // Open the body and learn its length.
-            let source: HTTPResponsePlan.Source
-            let length: Int64
-            switch resource.body {
-            case .bytes(let bytes):
-                source = .bytes(bytes)
-                length = Int64(bytes.count)
-            case .file(let filePath):
-                let fd = open(filePath, O_RDONLY | O_CLOEXEC)
-                var info = stat()
-                guard fd >= 0, fstat(fd, &info) == 0 else {
-                    if fd >= 0 { close(fd) }
-                    return simpleResponse(
-                        500, text: "Cannot open \(filePath)\n", head: head, fault: fault, in: &state)
-                }
-                source = .file(descriptor: fd)
-                length = Int64(info.st_size)
-            }
-
-            var range = ByteRangeRequest.ignored
-            if !isHead, fault != .ignoreRange {
-                let rangeField = head.headers["Range"]
-                if rangeField != nil, let ifRange = head.headers["If-Range"],
-                   !Self.ifRangeMatches(ifRange, resource) {
-                    range = .ignored
-                } else {
-                    range = ByteRangeRequest.evaluate(rangeField, length: length)
-                }
-                if fault == .wrongContentRange, length >= 2 {
-                    switch range {
-                    case .satisfiable(let first, let last):
-                        let wrong = first > 0 ? first - 1 : 1
-                        range = .satisfiable(first: wrong, last: max(last, wrong))
-                    case .ignored, .unsatisfiable:
-                        range = .satisfiable(first: 1, last: length - 1)
-                    }
-                }
-            }
-
-            var plan: HTTPResponsePlan
-            var fields = [
-                ("ETag", resource.etag),
-                ("Last-Modified", HTTPDate.format(resource.lastModified)),
-                ("Accept-Ranges", "bytes"),
-            ]
-            switch range {
-            case .ignored:
-                plan = HTTPResponsePlan(
-                    status: 200,
-                    headerFields: standardFields(contentLength: length, contentType: resource.contentType) + fields,
-                    source: source, offset: 0, bodyLength: isHead ? 0 : length)
-            case .satisfiable(let first, let last):
-                fields.append(("Content-Range", "bytes \(first)-\(last)/\(length)"))
-                plan = HTTPResponsePlan(
-                    status: 206,
-                    headerFields: standardFields(contentLength: last - first + 1, contentType: resource.contentType)
-                        + fields,
-                    source: source, offset: first, bodyLength: last - first + 1)
-            case .unsatisfiable:
-                fields.append(("Content-Range", "bytes */\(length)"))
-                plan = HTTPResponsePlan(
-                    status: 416, headerFields: standardFields(contentLength: 0) + fields,
-                    source: source, offset: 0, bodyLength: 0)
-            }
-            switch fault {
-            case .contentEncoding(let value):
-                plan.headerFields.append(("Content-Encoding", value))
-            case .omitContentLength:
-                plan.headerFields.removeAll { $0.0 == "Content-Length" }
-            case .corruptByte(let offset): plan.corruptOffset = Int64(offset)
-            case .resetAfter(let bytes): plan.delivery = .reset(after: Int64(max(0, bytes)))
-            case .dropAfter(let bytes): plan.delivery = .drop(after: Int64(max(0, bytes)))
-            case .stallAfterHeaders: plan.delivery = .stall(after: 0)
-            case .stallBeforeHeaders: plan.delivery = .stallBeforeHead
-            case .stallAfter(let bytes): plan.delivery = .stall(after: Int64(max(0, bytes)))
-            case .trickle(let rate): plan.delivery = .trickle(bytesPerSecond: Int64(max(1, rate)))
-            default: break
-            }
-            plan.recordIndex = record(head, status: plan.status, fault: fault, in: &state)
+    private func decide(_ head: HTTPRequestHead, opened: (path: String, fd: Int32, length: Int64)?,
+                        in state: inout State) -> HTTPResponsePlan {
+        guard let path = head.path else {
+            // Like a real server: a path that does not decode, or climbs out with `..`, is refused.
+            var plan = recordError(400, head: head, in: &state)
+            plan.lingers = true
             return plan
         }
+        let isHead = head.method == "HEAD"
+        if let redirect = state.redirects[path] {
+            return simpleResponse(
+                redirect.status, text: "Moved to \(redirect.location)\n",
+                extraFields: [("Location", redirect.location)], isHead: isHead,
+                head: head, fault: nil, in: &state)
+        }
+        guard var resource = state.resources[path] else {
+            return simpleResponse(404, text: "Not Found\n", isHead: isHead, head: head, fault: nil, in: &state)
+        }
+        guard isHead || head.method == "GET" else {
+            var plan = simpleResponse(
+                405, text: "Method Not Allowed\n", extraFields: [("Allow", "GET, HEAD")],
+                head: head, fault: nil, in: &state)
+            plan.lingers = true
+            return plan
+        }
+        var fault: HTTPFault? = nil
+        if state.scripts[path] != nil { fault = state.scripts[path]!.nextFault() }
+        if fault == nil { fault = state.globalScript.nextFault() }
+
+        switch fault {
+        case .status(let code):
+            return simpleResponse(
+                code, text: "Injected fault: status \(code)\n", isHead: isHead,
+                head: head, fault: fault, in: &state)
+        case .tooManyRequests(let retryAfter):
+            return simpleResponse(
+                429, text: "Injected fault: too many requests\n",
+                extraFields: [("Retry-After", retryAfter)], isHead: isHead,
+                head: head, fault: fault, in: &state)
+        case .serviceUnavailable(let retryAfter):
+            return simpleResponse(
+                503, text: "Injected fault: service unavailable\n",
+                extraFields: [("Retry-After", retryAfter)], isHead: isHead,
+                head: head, fault: fault, in: &state)
+        case .redirect(let status, let location):
+            return simpleResponse(
+                status, text: "Injected fault: redirect to \(location)\n",
+                extraFields: [("Location", location)], isHead: isHead,
+                head: head, fault: fault, in: &state)
+        case .closeWithoutResponse:
+            var plan = HTTPResponsePlan(status: 0, headerFields: [], source: nil)
+            plan.delivery = .silent
+            plan.recordIndex = record(head, status: 0, fault: fault, in: &state)
+            return plan
+        case .changeETag:
+            state.validatorChanges += 1
+            resource.etag = Self.changed(resource.etag, generation: state.validatorChanges)
+            resource.lastModified = resource.lastModified.addingTimeInterval(
+                TimeInterval(state.validatorChanges))
+            state.resources[path] = resource
+        default:
+            break
+        }
+
+        // Open the body and learn its length.
+        let source: HTTPResponsePlan.Source
+        let length: Int64
+        switch resource.body {
+        case .bytes(let bytes):
+            source = .bytes(bytes)
+            length = Int64(bytes.count)
+        case .file(let filePath):
+            guard let opened, opened.path == filePath else {
+                return simpleResponse(
+                    500, text: "Cannot open \(filePath)\n", head: head, fault: fault, in: &state)
+            }
+            source = .file(descriptor: opened.fd)
+            length = opened.length
+        }
+
+        var range = ByteRangeRequest.ignored
+        if !isHead, fault != .ignoreRange {
+            let rangeField = head.headers["Range"]
+            if rangeField != nil, let ifRange = head.headers["If-Range"],
+               !Self.ifRangeMatches(ifRange, resource) {
+                range = .ignored
+            } else {
+                range = ByteRangeRequest.evaluate(rangeField, length: length)
+            }
+            if fault == .wrongContentRange, length >= 2 {
+                switch range {
+                case .satisfiable(let first, let last):
+                    let wrong = first > 0 ? first - 1 : 1
+                    range = .satisfiable(first: wrong, last: max(last, wrong))
+                case .ignored, .unsatisfiable:
+                    range = .satisfiable(first: 1, last: length - 1)
+                }
+            }
+        }
+
+        var plan: HTTPResponsePlan
+        var fields = [
+            ("ETag", resource.etag),
+            ("Last-Modified", HTTPDate.format(resource.lastModified)),
+            ("Accept-Ranges", "bytes"),
+        ]
+        switch range {
+        case .ignored:
+            plan = HTTPResponsePlan(
+                status: 200,
+                headerFields: standardFields(contentLength: length, contentType: resource.contentType) + fields,
+                source: source, offset: 0, bodyLength: isHead ? 0 : length)
+        case .satisfiable(let first, let last):
+            fields.append(("Content-Range", "bytes \(first)-\(last)/\(length)"))
+            plan = HTTPResponsePlan(
+                status: 206,
+                headerFields: standardFields(contentLength: last - first + 1, contentType: resource.contentType)
+                    + fields,
+                source: source, offset: first, bodyLength: last - first + 1)
+        case .unsatisfiable:
+            fields.append(("Content-Range", "bytes */\(length)"))
+            plan = HTTPResponsePlan(
+                status: 416, headerFields: standardFields(contentLength: 0) + fields,
+                source: source, offset: 0, bodyLength: 0)
+        }
+        switch fault {
+        case .contentEncoding(let value):
+            plan.headerFields.append(("Content-Encoding", value))
+        case .omitContentLength:
+            plan.headerFields.removeAll { $0.0 == "Content-Length" }
+        case .corruptByte(let offset): plan.corruptOffset = Int64(offset)
+        case .resetAfter(let bytes): plan.delivery = .reset(after: Int64(max(0, bytes)))
+        case .dropAfter(let bytes): plan.delivery = .drop(after: Int64(max(0, bytes)))
+        case .stallAfterHeaders: plan.delivery = .stall(after: 0)
+        case .stallBeforeHeaders: plan.delivery = .stallBeforeHead
+        case .stallAfter(let bytes): plan.delivery = .stall(after: Int64(max(0, bytes)))
+        case .trickle(let rate): plan.delivery = .trickle(bytesPerSecond: Int64(max(1, rate)))
+        default: break
+        }
+        plan.recordIndex = record(head, status: plan.status, fault: fault, in: &state)
+        return plan
     }
 
     /// `"abc"` → `"abc-c1"` (keeping any `W/` prefix); a tag without quotes gets the suffix appended.
