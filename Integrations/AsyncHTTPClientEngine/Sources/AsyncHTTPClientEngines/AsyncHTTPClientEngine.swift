@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import NIOSSL
+import Foundation
+import RangeResume
+
+/// An ``RangeResume/HTTPTransport`` on swift-server's AsyncHTTPClient: `http` and `https` (TLS
+/// through the client's `TLSConfiguration`), HTTP/1.1 and HTTP/2, proxies, all as the
+/// `HTTPClient` you hand it is configured. Plug it in with
+/// `RangeResumer.Engine.custom(AsyncHTTPClientEngine(client: client))`.
+///
+/// - One `GET` per exchange, with exactly the request's header fields.
+/// - **Backpressure**: the response body is pulled from AsyncHTTPClient's stream only as fast
+///   as the consumer takes chunks (the engine waits in the channel's `async` `send`), so
+///   AsyncHTTPClient stops reading the socket and TCP flow control slows the server.
+/// - **Cancellation** through the client's own API: the channel's cancel handler cancels the
+///   task that runs `HTTPClient.execute(_:deadline:)` and reads the body, which AsyncHTTPClient
+///   turns into cancelling the request. The channel is released once that task has ended.
+/// - **Redirects are not followed**: a 3xx with `Location` ends the stream with
+///   `RangeResumeError.redirectNotFollowed(to:)`, as the socket engine does. The client must not
+///   follow them either (create it with ``configuration(tlsConfiguration:)``, or set
+///   `redirectConfiguration = .disallow`): a response reached through a redirect the client
+///   followed fails with `RangeResumeError.invalidArgument`, because the client applied its own
+///   rules, not the package's (`https` → `http` refused, credentials dropped across origins).
+/// - Errors are mapped to `URLError` codes where one fits (see ``mapError(_:)``), so the
+///   package's retry rules treat them as they treat the built-in engines' errors.
+///
+/// Two engines are equal when they use the same `HTTPClient` instance.
+public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
+    /// The client every exchange runs on. The caller owns it and shuts it down (except
+    /// ``sharedClient``, which lives as long as the process).
+    public let client: HTTPClient
+
+    /// An engine on `client`, which must not follow redirects (see the type's discussion).
+    public init(client: HTTPClient) {
+        self.client = client
+    }
+
+    /// An engine on ``sharedClient``: default TLS (the system's trust roots), no proxy.
+    public init() {
+        self.init(client: Self.sharedClient)
+    }
+
+    /// A process-wide client made with ``configuration(tlsConfiguration:)`` on the shared
+    /// `EventLoopGroup`, created on first use and never shut down (like `HTTPClient.shared`).
+    public static let sharedClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                                configuration: configuration())
+
+    /// A client configuration this engine works with: redirects not followed, no response
+    /// decompression (the package asks for `identity` and verifies bytes), and a failed
+    /// connection attempt reported at once (the package's retry policy decides what happens
+    /// next) instead of retried inside the client. Set proxies, timeouts or `httpVersion` on the
+    /// result as you need.
+    /// - Parameter tlsConfiguration: e.g. one with `trustRoots: .certificates([...])` for a
+    ///   private certificate authority; `nil` for the defaults.
+    public static func configuration(tlsConfiguration: TLSConfiguration? = nil) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tlsConfiguration, redirectConfiguration: .disallow,
+                                                     decompression: .disabled)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
+    /// Starts `request` on a task of its own and returns at once (see `HTTPTransport`).
+    public func start(_ request: TransportRequest, into channel: TransportChannel) {
+        // Held until the task has ended, so the consumer can wait for AsyncHTTPClient to let go.
+        channel.holdUntilReleased()
+        let exchange = AsyncHTTPClientExchange(client: client, request: request, channel: channel)
+        let task = Task {
+            defer { channel.release() }
+            await exchange.run()
+        }
+        channel.setCancelHandler { task.cancel() }
+    }
+
+    /// Equal when both use the same client instance.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.client === rhs.client
+    }
+
+    /// Hashes the client's identity.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ObjectIdentifier(client))
+    }
+}
