@@ -15,29 +15,39 @@ import RangeResume
 /// - **Cancellation** through the client's own API: the channel's cancel handler cancels the
 ///   task that runs `HTTPClient.execute(_:deadline:)` and reads the body, which AsyncHTTPClient
 ///   turns into cancelling the request. The channel is released once that task has ended.
-/// - **Redirects are not followed**: a 3xx with `Location` ends the stream with
-///   `RangeResumeError.redirectNotFollowed(to:)`, as the socket engine does. The client must not
-///   follow them either (create it with ``configuration(tlsConfiguration:)``, or set
-///   `redirectConfiguration = .disallow`): a response reached through a redirect the client
-///   followed fails with `RangeResumeError.invalidArgument`, because the client applied its own
-///   rules, not the package's (`https` → `http` refused, credentials dropped across origins).
+/// - **Redirects** are followed by the engine itself, under the package's rules (at most
+///   ``maximumRedirects``, then `URLError(.httpTooManyRedirects)`): `https` → anything else is
+///   refused with `RangeResumeError.insecureRedirect(to:)`, and `Authorization`, `Cookie` and
+///   `Proxy-Authorization` are dropped when the target's origin differs from the request's. With
+///   `maximumRedirects: 0` none is followed: a 3xx with `Location` ends the stream with
+///   `RangeResumeError.redirectNotFollowed(to:)`. The client must not follow redirects itself
+///   (create it with ``configuration(tlsConfiguration:)``, or set `redirectConfiguration =
+///   .disallow`): a response reached through a redirect the client followed fails with
+///   `RangeResumeError.invalidArgument`, since the client applied its own rules, not these.
 /// - Errors are mapped to `URLError` codes where one fits (see ``mapError(_:)``), so the
 ///   package's retry rules treat them as they treat the built-in engines' errors.
 ///
-/// Two engines are equal when they use the same `HTTPClient` instance.
+/// Two engines are equal when they use the same `HTTPClient` instance and redirect limit.
 public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
     /// The client every exchange runs on. The caller owns it and shuts it down (except
     /// ``sharedClient``, which lives as long as the process).
     public let client: HTTPClient
 
-    /// An engine on `client`, which must not follow redirects (see the type's discussion).
-    public init(client: HTTPClient) {
+    /// How many redirects one exchange follows before it fails; `0`: none.
+    public let maximumRedirects: Int
+
+    /// An engine on `client`, which must not follow redirects itself (see the type's discussion).
+    /// - Parameter maximumRedirects: redirects followed per exchange (default 10); `0` follows
+    ///   none. Negative values count as `0`.
+    public init(client: HTTPClient, maximumRedirects: Int = 10) {
         self.client = client
+        self.maximumRedirects = max(0, maximumRedirects)
     }
 
     /// An engine on ``sharedClient``: default TLS (the system's trust roots), no proxy.
-    public init() {
-        self.init(client: Self.sharedClient)
+    /// - Parameter maximumRedirects: as in ``init(client:maximumRedirects:)``.
+    public init(maximumRedirects: Int = 10) {
+        self.init(client: Self.sharedClient, maximumRedirects: maximumRedirects)
     }
 
     /// A process-wide client made with ``configuration(tlsConfiguration:)`` on the shared
@@ -45,7 +55,8 @@ public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
     public static let sharedClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
                                                 configuration: configuration())
 
-    /// A client configuration this engine works with: redirects not followed, no response
+    /// A client configuration this engine works with: redirects not followed by the client (the
+    /// engine follows them under the package's rules), no response
     /// decompression (the package asks for `identity` and verifies bytes), and a failed
     /// connection attempt reported at once (the package's retry policy decides what happens
     /// next) instead of retried inside the client. Set proxies, timeouts or `httpVersion` on the
@@ -63,7 +74,8 @@ public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
     public func start(_ request: TransportRequest, into channel: TransportChannel) {
         // Held until the task has ended, so the consumer can wait for AsyncHTTPClient to let go.
         channel.holdUntilReleased()
-        let exchange = AsyncHTTPClientExchange(client: client, request: request, channel: channel)
+        let exchange = AsyncHTTPClientExchange(client: client, request: request, channel: channel,
+                                               maximumRedirects: maximumRedirects)
         let task = Task {
             defer { channel.release() }
             await exchange.run()
@@ -71,13 +83,14 @@ public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
         channel.setCancelHandler { task.cancel() }
     }
 
-    /// Equal when both use the same client instance.
+    /// Equal when both use the same client instance and redirect limit.
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.client === rhs.client
+        lhs.client === rhs.client && lhs.maximumRedirects == rhs.maximumRedirects
     }
 
-    /// Hashes the client's identity.
+    /// Hashes the client's identity and the redirect limit.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(ObjectIdentifier(client))
+        hasher.combine(maximumRedirects)
     }
 }

@@ -3,40 +3,57 @@ import Foundation
 import NIOCore
 import RangeResume
 
-/// One exchange of an ``AsyncHTTPClientEngine``: the `GET`, its head, its body pulled at the
-/// consumer's pace, and the end — run by the task the channel's cancel handler cancels.
+/// One exchange of an ``AsyncHTTPClientEngine``: the `GET` (and the redirects it follows), its
+/// head, its body pulled at the consumer's pace, and the end — run by the task that the channel's
+/// cancel handler cancels.
 struct AsyncHTTPClientExchange: Sendable {
     let client: HTTPClient
     let request: TransportRequest
     let channel: TransportChannel
+    /// Redirects to follow before failing; `0`: none (a 3xx ends with `redirectNotFollowed`).
+    let maximumRedirects: Int
 
     /// Runs the exchange to its end; never throws (every failure ends the channel).
     func run() async {
         guard !channel.isCancelled else { return }
         do {
             try validate()
-            let response = try await client.execute(httpRequest(), deadline: .distantFuture)
-            guard response.history.count <= 1 else {
-                throw RangeResumeError.invalidArgument(
-                    "the HTTPClient followed a redirect to \(response.url?.absoluteString ?? "another URL"); "
-                        + "create it with AsyncHTTPClientEngine.configuration() or redirectConfiguration = .disallow")
+            var url = request.url, headers = request.headers, redirects = 0
+            while true {
+                let response = try await client.execute(httpRequest(url: url, headers: headers), deadline: .distantFuture)
+                guard response.history.count <= 1 else {
+                    throw RangeResumeError.invalidArgument(
+                        "the HTTPClient followed a redirect to \(response.url?.absoluteString ?? "another URL") by its own rules; "
+                            + "create it with AsyncHTTPClientEngine.configuration() or redirectConfiguration = .disallow")
+                }
+                let head = Self.head(of: response, url: url)
+                guard let target = RedirectRule.target(of: head, from: url) else {
+                    return try await deliver(head, response.body)
+                }
+                // Not followed: the redirect's response (and its body) is dropped, which ends it.
+                guard maximumRedirects > 0 else { throw RangeResumeError.redirectNotFollowed(to: target) }
+                guard RedirectRule.allows(from: url, to: target) else { throw RangeResumeError.insecureRedirect(to: target) }
+                guard redirects < maximumRedirects else { throw URLError(.httpTooManyRedirects) }
+                try RequestValidator.validate(url: target, field: "redirect target")
+                headers = RedirectRule.headers(headers, from: request.url, to: target)
+                redirects += 1
+                url = target
             }
-            let head = Self.head(of: response, url: request.url)
-            if (300...399).contains(head.status), head.status != 304,
-               let location = head["location"], let target = URL(string: location, relativeTo: request.url) {
-                throw RangeResumeError.redirectNotFollowed(to: target.absoluteURL)
-            }
-            guard await channel.send(.head(head)) else { return }
-            for try await buffer in response.body {
-                guard buffer.readableBytes > 0 else { continue }
-                let chunk = buffer.withUnsafeReadableBytes { Data($0) }
-                guard await channel.send(.body(chunk)) else { return }
-            }
-            channel.finish()
         } catch {
             // After the consumer's cancel the channel drops this; otherwise it is the stream's end.
             channel.finish(throwing: AsyncHTTPClientEngine.mapError(error))
         }
+    }
+
+    /// Delivers `head`, then `body` at the consumer's pace, then the end.
+    private func deliver(_ head: TransportResponseHead, _ body: HTTPClientResponse.Body) async throws {
+        guard await channel.send(.head(head)) else { return }
+        for try await buffer in body {
+            guard buffer.readableBytes > 0 else { continue }
+            let chunk = buffer.withUnsafeReadableBytes { Data($0) }
+            guard await channel.send(.body(chunk)) else { return }
+        }
+        channel.finish()
     }
 
     /// The package's own checks on what is about to be sent (the URL's shape; caller fields'
@@ -48,11 +65,11 @@ struct AsyncHTTPClientExchange: Sendable {
         }, field: "headers")
     }
 
-    /// The AsyncHTTPClient request: `GET`, the URL as percent-encoded, the fields as given.
-    private func httpRequest() -> HTTPClientRequest {
-        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
+    /// The AsyncHTTPClient request: `GET` for `url` as percent-encoded, `headers` as given.
+    private func httpRequest(url: URL, headers: [String: String]) -> HTTPClientRequest {
+        var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = .GET
-        for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
             outgoing.headers.add(name: name, value: value)
         }
         return outgoing

@@ -20,12 +20,15 @@ struct HTTPSFixture {
 
     let directory: URL
     let server: NginxServer
+    /// The plain-`http` nginx that `/moved.bin` redirects to, when asked for.
+    let plain: NginxServer?
     let certificate: URL
     let body: [UInt8]
     let sha256: String
 
-    /// Makes the certificate, writes `file.bin` (`size` bytes from `seed`), starts nginx.
-    init(size: Int, seed: UInt64 = 15, limitRate: String? = nil) async throws {
+    /// Makes the certificate, writes `file.bin` (`size` bytes from `seed`), starts nginx; with
+    /// `redirectsToPlainHTTP`, also a plain-`http` nginx that `https://…/moved.bin` redirects to.
+    init(size: Int, seed: UInt64 = 15, limitRate: String? = nil, redirectsToPlainHTTP: Bool = false) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ahc-https-\(UUID().uuidString)")
         let served = directory.appendingPathComponent("served")
         try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
@@ -42,7 +45,9 @@ struct HTTPSFixture {
         hasher.update(body)
         sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         try Data(body).write(to: served.appendingPathComponent("file.bin"))
-        server = try NginxServer(serving: served, limitRate: limitRate, tls: (certificate.path, key.path))
+        plain = redirectsToPlainHTTP ? try NginxServer(serving: served) : nil
+        server = try NginxServer(serving: served, limitRate: limitRate, tls: (certificate.path, key.path),
+                                 redirects: plain.map { ["/moved.bin": $0.url("file.bin").absoluteString] } ?? [:])
     }
 
     enum FixtureError: Error { case opensslFailed }
@@ -63,6 +68,7 @@ struct HTTPSFixture {
     /// Stops nginx and deletes the directory.
     func tearDown() {
         server.stop()
+        plain?.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 
