@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "AsyncHTTPClientEngines", targets: ["AsyncHTTPClientEngines"]),
+        .executable(name: "asynchttpclient-engine-benchmarks", targets: ["AsyncHTTPClientEngineBenchmarks"]),
     ],
     dependencies: [
         // The root package, by path. `name:` keeps the product references independent of the
@@ -31,6 +32,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
+        ),
+
+        // MARK: Benchmarks (build with -c release; needs nginx, openssl and curl)
+        .executableTarget(
+            name: "AsyncHTTPClientEngineBenchmarks",
+            dependencies: [
+                "AsyncHTTPClientEngines",
+                .product(name: "RangeResume", package: "DownloadResilience"),
+                .product(name: "ResilienceTesting", package: "DownloadResilience"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks"
         ),
 
         // MARK: Tests
