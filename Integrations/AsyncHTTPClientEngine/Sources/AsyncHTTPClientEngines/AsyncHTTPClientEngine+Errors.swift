@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 #if canImport(Glibc)
@@ -17,7 +18,8 @@ extension AsyncHTTPClientEngine {
     /// | From | `URLError.Code` |
     /// |---|---|
     /// | connection refused, host or network unreachable, `NIOConnectionError` | `.cannotConnectToHost` |
-    /// | remote closed (a truncated body, no response), connection reset, broken pipe, unclean TLS shutdown | `.networkConnectionLost` |
+    /// | remote closed (a truncated body, no response), the connection's end mid-body, reset, broken pipe, unclean TLS shutdown | `.networkConnectionLost` |
+    /// | any other malformed HTTP (`HTTPParserError`) | `.badServerResponse` |
     /// | connect, read, TLS-handshake, pool or deadline timeouts | `.timedOut` |
     /// | other TLS failures (an untrusted certificate, a handshake error) | `.secureConnectionFailed` |
     /// | the client was shut down, or the request cancelled | `.cancelled` |
@@ -45,6 +47,8 @@ extension AsyncHTTPClientEngine {
             default: return nil
             }
         case is NIOConnectionError: return .cannotConnectToHost
+        case let error as HTTPParserError:
+            return error == .invalidEOFState ? .networkConnectionLost : .badServerResponse
         case let error as ChannelError:
             switch error {
             case .connectTimeout: return .timedOut
