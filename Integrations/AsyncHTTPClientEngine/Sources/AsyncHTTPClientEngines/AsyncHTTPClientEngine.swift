@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import NIOSSL
 import Foundation
+import NIOSSL
 import RangeResume
 
 /// An ``RangeResume/HTTPTransport`` on swift-server's AsyncHTTPClient: `http` and `https` (TLS
@@ -56,11 +56,10 @@ public struct AsyncHTTPClientEngine: HTTPTransport, Hashable {
                                                 configuration: configuration())
 
     /// A client configuration this engine works with: redirects not followed by the client (the
-    /// engine follows them under the package's rules), no response
-    /// decompression (the package asks for `identity` and verifies bytes), and a failed
-    /// connection attempt reported at once (the package's retry policy decides what happens
-    /// next) instead of retried inside the client. Set proxies, timeouts or `httpVersion` on the
-    /// result as you need.
+    /// engine follows them under the package's rules), no response decompression (the package
+    /// asks for `identity` and verifies bytes), and a failed connection attempt reported at once
+    /// (the package's retry policy decides what happens next) instead of retried inside the
+    /// client. Set proxies, timeouts or `httpVersion` on the result as you need.
     /// - Parameter tlsConfiguration: e.g. one with `trustRoots: .certificates([...])` for a
     ///   private certificate authority; `nil` for the defaults.
     public static func configuration(tlsConfiguration: TLSConfiguration? = nil) -> HTTPClient.Configuration {
