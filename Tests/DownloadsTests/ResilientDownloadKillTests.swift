@@ -14,8 +14,13 @@ struct ResilientDownloadKillTests {
     /// 13 s of slack, a full ThreadSanitizer run once read it too late).
     static let size = 16 << 20
     static let mebibyte = 1 << 20
-    /// The first response trickles at 256 KiB/s, so the kill lands mid-body.
+    /// The first run's responses trickle at 256 KiB/s, so the kill lands mid-body. One per
+    /// request of that run: the URLSession engine asks for the body in `Range` windows (4 MiB
+    /// first), and an untrickled second window let a slow reader of the progress lines see the
+    /// child finish before the kill. ``startAndKill(_:sha256:)`` clears what is left, so the
+    /// re-run is not trickled.
     static let trickle = HTTPFault.trickle(bytesPerSecond: 256 << 10)
+    static let trickledRun = Array(repeating: trickle, count: 8)
     /// Kill once the child reported this many bytes: with `--checkpoint-mib 1` and 1 MiB write
     /// batches, a reported position ≥ 2 MiB means a checkpoint at ≥ 2 MiB is durable.
     static let killAfter = 2 << 20
@@ -90,6 +95,7 @@ struct ResilientDownloadKillTests {
             }
         }
         child.kill(SIGKILL)
+        fixture.server.clearFaults()   // the re-run is not trickled
         let status = await child.exitStatus
         try #require(reported >= killAfter, "the child ended before \(killAfter) bytes:\n\(seen.joined(separator: "\n"))")
         #expect(status == .signaled(SIGKILL))
@@ -98,7 +104,7 @@ struct ResilientDownloadKillTests {
 
     @Test func killedRunIsResumedByTheSameCommand() async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
-        fixture.server.enqueueFaults([Self.trickle], for: "/big.bin")
+        fixture.server.enqueueFaults(Self.trickledRun, for: "/big.bin")
         let digest = SHA256Hasher.hex(of: fixture.body)
         let reported = try await Self.startAndKill(fixture, sha256: digest)
         #expect(!exists(fixture.destination))
@@ -127,7 +133,7 @@ struct ResilientDownloadKillTests {
 
     @Test func fileChangedOnTheServerIsFetchedAnewNeverSpliced() async throws {
         let fixture = try Fixture(); defer { fixture.tearDown() }
-        fixture.server.enqueueFaults([Self.trickle], for: "/big.bin")
+        fixture.server.enqueueFaults(Self.trickledRun, for: "/big.bin")
         _ = try await Self.startAndKill(fixture, sha256: nil)
         // Between the runs the file changes: new bytes, new length, new ETag.
         let changed = seededBytes(Self.size - 12_345, seed: 78)

@@ -19,7 +19,7 @@ struct ResilientDownloadRerunTests {
         let fixture = try Kill.Fixture(); defer { fixture.tearDown() }
         let moved = try FaultyHTTPServer(); defer { moved.stop() }
         moved.serve(fixture.body, at: "/big.bin", etag: "\"moved\"")
-        fixture.server.enqueueFaults([Kill.trickle], for: "/big.bin")
+        fixture.server.enqueueFaults(Kill.trickledRun, for: "/big.bin")
         let digest = withDigest ? SHA256Hasher.hex(of: fixture.body) : nil
         _ = try await Kill.startAndKill(fixture, sha256: digest)
         fixture.server.stop()   // the old address is dead
@@ -42,7 +42,7 @@ struct ResilientDownloadRerunTests {
 
     @Test func theFirstByteOfAReRunArrivesWithinOneSecond() async throws {
         let fixture = try Kill.Fixture(); defer { fixture.tearDown() }
-        fixture.server.enqueueFaults([Kill.trickle], for: "/big.bin")
+        fixture.server.enqueueFaults(Kill.trickledRun, for: "/big.bin")
         let digest = SHA256Hasher.hex(of: fixture.body)
         _ = try await Kill.startAndKill(fixture, sha256: digest)
 
