@@ -8,7 +8,7 @@ import Testing
 
 /// Issue 15: a caller's engine (`RangeResumer.Engine.custom`) carries every request of
 /// `SegmentedDownload` and `DownloadQueue` (single-connection and segmented).
-@Suite("Custom engine in Downloads", .timeLimit(.minutes(1)))
+@Suite("Custom engine in Downloads", .timeLimit(.minutes(3)))
 struct CustomEngineTests {
     /// The socket engine, counting the requests it is given.
     final class CountingEngine: HTTPTransport {

@@ -9,7 +9,7 @@ import Testing
 
 /// Issue 15, part 1: the public engine seam — a caller's `URLSessionConfiguration`, custom
 /// engines through `RangeResumer.Engine`, and the channel's `async` send.
-@Suite("Engine seam", .timeLimit(.minutes(1)))
+@Suite("Engine seam", .timeLimit(.minutes(3)))
 struct EngineSeamTests {
     /// A caller's settings reach the wire and are kept; the engine's own (no cache, its
     /// timeouts) win over the caller's.

@@ -4,7 +4,7 @@ import ResilienceTesting
 import Testing
 
 /// `maximumRedirects`: the same rule on every engine — at most N redirects followed, `0` none.
-@Suite("Redirect policy", .timeLimit(.minutes(1)))
+@Suite("Redirect policy", .timeLimit(.minutes(3)))
 struct RedirectPolicyTests {
     /// `/r0` → `/r1` → `/r2` → `/f.bin`: three redirects.
     static func chain(_ server: FaultyHTTPServer, body: [UInt8]) {
