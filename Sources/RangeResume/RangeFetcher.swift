@@ -61,8 +61,7 @@ public struct RangeFetcher: Sendable {
         guard let authorizer else { return try await body([:]) }
         var refresh = false
         while true {
-            let credentials = try await authorizer.authorizationHeaders(for: url, refresh: refresh)
-            try RequestValidator.validate(headers: credentials, field: "authorizer")
+            let credentials = try await authorizer.checkedHeaders(for: url, refresh: refresh)
             do {
                 return try await body(credentials)
             } catch let error as HTTPStatusError where error.status == 401 && !refresh {

@@ -31,3 +31,13 @@ public protocol RequestAuthorizer: Sendable {
     /// - Throws: anything; the download ends with that error (the `.part` is kept).
     func authorizationHeaders(for url: URL, refresh: Bool) async throws -> [String: String]
 }
+
+extension RequestAuthorizer {
+    /// ``authorizationHeaders(for:refresh:)``, checked by ``RequestValidator`` like every caller
+    /// field (an error names `authorizer["Name"]`): what the resumer and the fetcher send.
+    func checkedHeaders(for url: URL, refresh: Bool) async throws -> [String: String] {
+        let credentials = try await authorizationHeaders(for: url, refresh: refresh)
+        try RequestValidator.validate(headers: credentials, field: "authorizer")
+        return credentials
+    }
+}

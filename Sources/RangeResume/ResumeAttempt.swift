@@ -175,9 +175,7 @@ final class ResumeAttempt<C: Clock<Duration>> {
         // Validated in `init`: no caller field collides with these.
         var headers = configuration.additionalHeaders
         if let authorizer {
-            let credentials = try await authorizer.authorizationHeaders(for: url, refresh: refreshAuthorization)
-            try RequestValidator.validate(headers: credentials, field: "authorizer")
-            headers = headers.replacingFields(with: credentials)
+            headers = headers.replacingFields(with: try await authorizer.checkedHeaders(for: url, refresh: refreshAuthorization))
         }
         headers["Accept-Encoding"] = "identity"
         if resuming {
